@@ -1,0 +1,80 @@
+"""The ``serzoo`` command line: a thin Click layer over the core."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+
+from serzoo import __version__
+from serzoo.errors import SerzooError
+
+
+class UserError(click.ClickException):
+    """A :class:`SerzooError` shown as one line with exit status 2."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class SerzooGroup(click.Group):
+    """A group that adds plugin commands on first use and turns SerzooError into exit status 2."""
+
+    _plugins_seen = None
+
+    def _load_plugin_commands(self) -> None:
+        from serzoo.plugin_manager import call_each, get_plugin_manager
+
+        pm = get_plugin_manager()
+        if self._plugins_seen is not pm:  # a new plugin manager after plugin_manager.reset()
+            self._plugins_seen = pm
+            call_each("serzoo_register_commands", lambda _name: {"cli": self})
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, cmd_name):
+        self._load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SerzooError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            raise UserError(str(exc)) from exc
+
+
+@click.group(cls=SerzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="serzoo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Train speech emotion recognition models from a zoo of pluggable blocks."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"Warning: {message}\n"
+
+
+def main() -> None:
+    """Entry point of the ``serzoo`` script."""
+    warnings.formatwarning = _format_warning
+    try:
+        cli.main(prog_name="serzoo")
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+from serzoo.cli import data, listing, train  # noqa: E402  (the commands attach themselves to cli)
+
+for _module in (listing, data, train):
+    _module.register(cli)

@@ -1,0 +1,5 @@
+"""Placeholder: commands of this module land with their issue."""
+
+
+def register(cli):
+    pass

@@ -1,0 +1,1 @@
+"""The built-in plugins of serzoo, each registered through the serzoo entry-point group."""

@@ -1,0 +1,1 @@
+"""Feature databases: reading, validation, folds, building from audio, streaming."""

@@ -1,0 +1,354 @@
+"""Component metadata and the registries that hold it.
+
+Everything here is plain Python: a component declares its name, description,
+parameters and (for blocks) the layouts it accepts and produces without
+importing TensorFlow, so listing stays instant. The ``factory`` of a component
+is only called when a model is built or trained; that is where TensorFlow may
+be imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
+
+from serzoo.errors import ConfigError, RegistrationError, UnknownComponentError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Input/output layouts of blocks, from the richest to the poorest structure.
+#: ``volume``: (T, C, D, channels), one 3-D volume per utterance (3-D convolution over time x context x features).
+#: ``frames``: (T, C, D, channels), one 2-D map per time step (context x features).
+#: ``sequence``: (T, F), a sequence of vectors.
+#: ``vector``: (F,), one vector per utterance.
+LAYOUTS = ("volume", "frames", "sequence", "vector")
+
+PARAM_TYPES = ("int", "float", "bool", "str", "ints", "floats", "choice")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option of a component, with its type and default.
+
+    Args:
+        name: option name, a lowercase token (``filters``).
+        type: one of ``int``, ``float``, ``bool``, ``str``, ``ints``, ``floats``
+            (comma-separated lists on the command line) or ``choice``.
+        default: value used when the option is not given.
+        help: one line for ``serzoo show``.
+        choices: allowed values for ``choice``.
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+    choices: tuple = ()
+
+    def __post_init__(self):
+        if not NAME_RE.match(self.name):
+            raise RegistrationError(f"parameter name {self.name!r} must be lowercase letters, digits and '_'")
+        if self.type not in PARAM_TYPES:
+            raise RegistrationError(f"parameter {self.name!r}: type {self.type!r} is not one of {', '.join(PARAM_TYPES)}")
+        if self.type == "choice" and not self.choices:
+            raise RegistrationError(f"parameter {self.name!r}: a choice needs its choices")
+
+    def parse(self, text: str, where: str = "") -> Any:
+        """Convert a command-line string to this parameter's type.
+
+        Raises:
+            ConfigError: the text does not fit the type.
+        """
+        label = f"{where}{self.name}"
+        try:
+            if self.type == "int":
+                return int(text)
+            if self.type == "float":
+                return float(text)
+            if self.type == "bool":
+                low = text.strip().lower()
+                if low in _TRUE:
+                    return True
+                if low in _FALSE:
+                    return False
+                raise ValueError(text)
+            if self.type == "ints":
+                return tuple(int(v) for v in text.split(",") if v.strip())
+            if self.type == "floats":
+                return tuple(float(v) for v in text.split(",") if v.strip())
+            if self.type == "choice":
+                if text not in self.choices:
+                    raise ValueError(text)
+                return text
+            return text
+        except ValueError:
+            expected = {
+                "int": "an integer",
+                "float": "a number",
+                "bool": "true or false",
+                "ints": "comma-separated integers such as 16,32",
+                "floats": "comma-separated numbers such as 0.5,1",
+                "choice": "one of " + ", ".join(map(str, self.choices)),
+            }[self.type]
+            raise ConfigError(f"option {label}={text!r}: expected {expected}") from None
+
+    def describe_type(self) -> str:
+        if self.type == "choice":
+            return "|".join(map(str, self.choices))
+        return self.type
+
+
+@dataclass
+class Component:
+    """Metadata every registered component shares.
+
+    Args:
+        name: the command-line token (lowercase letters, digits, ``_``).
+        description: one line for ``serzoo list``.
+        factory: called when the component is used; may import TensorFlow.
+        params: the options it accepts.
+        aliases: other names that resolve to this one.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    #: Filled in by the registry: the plugin that registered it.
+    plugin: str = field(default="", compare=False)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        valid = ", ".join(p.name for p in self.params) or "none"
+        raise ConfigError(f"{self.name} has no option {name!r}; valid options: {valid}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return the full option dict: defaults overridden by ``given`` (names checked)."""
+        values = self.defaults()
+        for key, value in (given or {}).items():
+            self.param(key)
+            values[key] = value
+        return values
+
+    def row(self) -> dict[str, Any]:
+        """The fields shown by ``serzoo list``."""
+        return {"name": self.name, "plugin": self.plugin, "description": self.description}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Machine-readable metadata (``--format json``)."""
+        return {
+            **self.row(),
+            "aliases": list(self.aliases),
+            "params": [
+                {"name": p.name, "type": p.type, "default": p.default, "help": p.help, "choices": list(p.choices)}
+                for p in self.params
+            ],
+        }
+
+
+@dataclass
+class Block(Component):
+    """A model block: a function ``factory(x, **options) -> y`` over Keras tensors.
+
+    Args:
+        layouts_in: the layouts (see :data:`LAYOUTS`) the block accepts.
+        layout_out: the layout it produces, or ``"same"`` for the input layout.
+        out_rule: optional ``(layout_in, options) -> layout`` when the output
+            depends on the options (an LSTM returning the sequence or the last state);
+            ``layout_out`` then lists the possibilities for display, such as ``sequence|vector``.
+    """
+
+    layouts_in: tuple[str, ...] = ()
+    layout_out: str = "same"
+    out_rule: Callable[[str, Mapping[str, Any]], str] | None = None
+
+    def __post_init__(self):
+        bad = [lay for lay in self.layouts_in if lay not in LAYOUTS]
+        if not self.layouts_in or bad:
+            raise RegistrationError(
+                f"block {self.name!r}: layouts_in must be a non-empty subset of {', '.join(LAYOUTS)}, got {self.layouts_in!r}"
+            )
+        outs = self.layout_out.split("|")
+        if self.layout_out != "same" and any(o not in LAYOUTS for o in outs):
+            raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(LAYOUTS)}")
+        if len(outs) > 1 and self.out_rule is None:
+            raise RegistrationError(f"block {self.name!r}: several output layouts need an out_rule")
+
+    def output_layout(self, layout_in: str, options: Mapping[str, Any]) -> str:
+        if self.out_rule is not None:
+            return self.out_rule(layout_in, options)
+        return layout_in if self.layout_out == "same" else self.layout_out
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "layouts_in": ",".join(self.layouts_in), "layout_out": self.layout_out}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "layouts_in": list(self.layouts_in), "layout_out": self.layout_out}
+
+
+TASK_TYPES = ("classification", "regression")
+
+
+@dataclass
+class Loss(Component):
+    """A loss: ``factory(num_classes=..., class_priors=..., **options) -> keras loss``.
+
+    Args:
+        task_types: the task types it fits (``classification``, ``regression``).
+    """
+
+    task_types: tuple[str, ...] = ("classification",)
+
+    def __post_init__(self):
+        if not self.task_types or any(t not in TASK_TYPES for t in self.task_types):
+            raise RegistrationError(f"loss {self.name!r}: task_types must be a subset of {TASK_TYPES}")
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "task_types": ",".join(self.task_types)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "task_types": list(self.task_types)}
+
+
+@dataclass
+class Sampler(Component):
+    """A training-set resampler; sees the training rows of a fold only.
+
+    ``factory(y, x, rng, batch_size, **options)`` gets the class index of each
+    training row (``y``, the driving label), the features (``x``; ``None``
+    unless ``needs_features``), a ``numpy.random.Generator`` and the batch size.
+    An index sampler returns an integer array of positions into ``y`` (repeats
+    allowed) in the order training should see them, and is called once per
+    epoch; a sampler with ``needs_features`` returns ``(x_new, y_new)``
+    (synthetic rows allowed) and is called once per fold.
+    """
+
+    needs_features: bool = False
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "kind": "synthetic" if self.needs_features else "index"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "needs_features": self.needs_features}
+
+
+@dataclass
+class Loader(Component):
+    """A data loader: ``factory(path, **options) -> serzoo.data.Database``.
+
+    Args:
+        patterns: shell-style file name patterns it handles (``*.h5``), used to
+            pick a loader when the user names none.
+    """
+
+    patterns: tuple[str, ...] = ()
+
+    def handles(self, path: str) -> bool:
+        name = str(path).rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatch(name, pat) for pat in self.patterns)
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "files": ",".join(self.patterns)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "patterns": list(self.patterns)}
+
+
+C = TypeVar("C", bound=Component)
+
+
+class Registry(Generic[C]):
+    """The components of one kind, by name.
+
+    Args:
+        kind: plural noun used in messages (``blocks``).
+        component_type: the metadata class its entries must be.
+    """
+
+    def __init__(self, kind: str, component_type: type[C]):
+        self.kind = kind
+        self.component_type = component_type
+        self._items: dict[str, C] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(self, component: C, *, plugin: str) -> C:
+        """Add a component on behalf of ``plugin``.
+
+        Raises:
+            RegistrationError: wrong type, invalid name, or a name (or alias) taken by another plugin.
+        """
+        if not isinstance(component, self.component_type):
+            raise RegistrationError(
+                f"plugin {plugin!r} registered {component!r} as one of the {self.kind}; "
+                f"expected a serzoo.registry.{self.component_type.__name__}"
+            )
+        for name in (component.name, *component.aliases):
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise RegistrationError(
+                    f"plugin {plugin!r}: {self.kind[:-1]} name {name!r} is not a command-line token "
+                    "(lowercase letters, digits and '_', starting with a letter)"
+                )
+            owner = self._owner(name)
+            if owner is not None:
+                raise RegistrationError(
+                    f"{self.kind[:-1]} {name!r} from plugin {plugin!r} is already registered by plugin {owner!r}"
+                )
+        component.plugin = plugin
+        self._items[component.name] = component
+        for alias in component.aliases:
+            self._aliases[alias] = component.name
+        return component
+
+    def _owner(self, name: str) -> str | None:
+        if name in self._items:
+            return self._items[name].plugin
+        if name in self._aliases:
+            return self._items[self._aliases[name]].plugin
+        return None
+
+    def get(self, name: str) -> C:
+        """Look a component up by name or alias.
+
+        Raises:
+            UnknownComponentError: with the closest registered names.
+        """
+        if name in self._items:
+            return self._items[name]
+        if name in self._aliases:
+            return self._items[self._aliases[name]]
+        known = sorted([*self._items, *self._aliases])
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        listing = f" (see `serzoo list {self.kind}`)"
+        raise UnknownComponentError(f"unknown {self.kind[:-1]} {name!r}{hint}{listing}")
+
+    def list(self, pattern: str = "*") -> list[C]:
+        """Components whose name matches the shell-style ``pattern``, sorted by name."""
+        return [c for n, c in sorted(self._items.items()) if fnmatch.fnmatchcase(n, pattern)]
+
+    def unregister_plugin(self, plugin: str) -> None:
+        """Drop everything ``plugin`` registered (used when one of its hooks fails half-way)."""
+        for name in [n for n, c in self._items.items() if c.plugin == plugin]:
+            del self._items[name]
+        self._aliases = {a: n for a, n in self._aliases.items() if n in self._items}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items or name in self._aliases
+
+    def __iter__(self) -> Iterator[C]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self._items)
