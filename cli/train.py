@@ -1,5 +1,119 @@
-"""Placeholder: commands of this module land with their issue."""
+"""``serzoo train``: cross-validated training with results written to a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from serzoo.config import PROTOCOLS, STREAMING_MODES, TrainConfig
+from serzoo.errors import ConfigError
 
 
-def register(cli):
-    pass
+def _echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command("train")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="Feature database (.h5) or meta table (.tsv); default: the built-in demo corpus.")
+@click.option("--loader", default=None, help="Loader to use (see `serzoo list loaders`); default: by file name.")
+@click.option("--blocks", default=TrainConfig.blocks, show_default=True,
+              help="Comma-separated chain of blocks (see `serzoo list blocks`).")
+@click.option("--opt", "opts", multiple=True, metavar="BLOCK.OPTION=VALUE",
+              help="A block option, e.g. --opt cnn1d.filters=32,64 (repeatable; see `serzoo show block NAME`).")
+@click.option("--dropout", type=float, default=None, help="Dropout for every block that has a dropout option.")
+@click.option("--l2", type=float, default=None, help="L2 weight decay for every block that has an l2 option.")
+@click.option("--tasks", default=None, metavar="NAME:CLASSES:COLUMN[:LOSS[:WEIGHT[:METRIC]]],...",
+              help="Tasks, one head each; 1 class = regression. Default: the first label.")
+@click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
+              help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
+@click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
+@click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
+@click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
+@click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True, help="Maximum epochs per fold.")
+@click.option("--clipnorm", type=float, default=None, help="Clip each gradient to this norm.")
+@click.option("--patience", type=int, default=TrainConfig.patience, show_default=True,
+              help="Stop a fold after this many epochs without validation improvement (0: never).")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True, help="Seed of everything random.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=TrainConfig.protocol, show_default=True,
+              help="logo: leave one group (speaker) out; kfold: k folds (by whole groups when there are groups); "
+                   "fixed: one split given by --test-groups.")
+@click.option("--test-groups", default=None, metavar="0,3,5|0:9", help="Test groups (fixed protocol).")
+@click.option("--val-groups", default=None, metavar="GROUPS", help="Validation groups; default: a share of the training groups.")
+@click.option("--train-groups", default=None, metavar="GROUPS", help="Training groups; default: all the others.")
+@click.option("--ignore-groups", default=None, metavar="GROUPS", help="Groups left out of everything.")
+@click.option("--adapt-groups", default=None, metavar="GROUPS",
+              help="Adaptation groups: always in training, never tested or validated on.")
+@click.option("--folds", type=int, default=TrainConfig.folds, show_default=True, help="Folds of the kfold protocol.")
+@click.option("--val-share", type=float, default=TrainConfig.val_share, show_default=True,
+              help="Share of the training groups held out for validation when --val-groups is not given (0: none).")
+@click.option("--max-folds", type=int, default=None, help="Run only the first N folds (quick checks; results say so).")
+@click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
+              help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
+@click.option("--jit/--no-jit", "jit_compile", default=True, show_default=True, help="Compile training steps with XLA.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Where models, logs and results go; default: runs/TIMESTAMP-BLOCKS.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Continue an interrupted run in this directory with its saved configuration.")
+@click.option("--dry-run", is_flag=True, help="Check everything, print the model and the folds, train nothing.")
+def train(resume, run_dir, dry_run, **options) -> None:
+    """Train and cross-validate a model; print and save UAR, accuracy and F1 per task.
+
+    \b
+    Examples:
+      serzoo train                                   # the built-in demo corpus
+      serzoo train --data emodb.h5 --blocks cnn1d,lstm,dense --class-weights auto
+      serzoo train --data db.h5 --tasks arousal:3:4,valence:3:5 --sampler oversample --sample-by arousal
+      serzoo train --resume runs/20261123-101500-cnn1d-lstm-dense
+    """
+    from serzoo import train as training
+
+    if resume:
+        run_dir = Path(resume)
+        config_path = run_dir / "config.json"
+        if not config_path.exists():
+            raise ConfigError(f"{run_dir}: no config.json, so this is not a serzoo run directory")
+        config = TrainConfig.load(config_path)
+        _echo(f"resuming {run_dir}")
+    else:
+        options["opts"] = list(options["opts"])
+        options["sampler_opts"] = list(options["sampler_opts"])
+        config = TrainConfig(**options)
+    prep = training.prepare(config)
+    _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
+          f"{len(prep.db.groups)} groups); tasks: {', '.join(t.name for t in prep.tasks)}; "
+          f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
+    if dry_run:
+        _print_dry_run(prep)
+        return
+    if not resume:
+        run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
+        if (run_dir / "config.json").exists():
+            raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
+        from serzoo.serialization import write_json
+
+        write_json(run_dir / "config.json", config.to_dict())
+    _echo(f"run directory: {run_dir}")
+    training.run(prep, Path(run_dir), echo=_echo)
+    click.echo((Path(run_dir) / "results.txt").read_text())
+    click.echo(f"results: {Path(run_dir) / 'results.json'}")
+
+
+def _print_dry_run(prep) -> None:
+    from serzoo.assemble import Head, build_model
+
+    click.echo(prep.plan.describe())
+    model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])
+    model.summary(print_fn=lambda line, **_: click.echo(line))
+    click.echo(f"parameters: {model.count_params():,}")
+    for split in prep.splits:
+        click.echo(f"{split.name}: " + json.dumps(split.sizes()))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train)

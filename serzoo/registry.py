@@ -114,6 +114,8 @@ class Component:
         factory: called when the component is used; may import TensorFlow.
         params: the options it accepts.
         aliases: other names that resolve to this one.
+        layer_modules: modules defining the custom Keras objects (layers, losses) the
+            component uses; serzoo imports them before it loads a saved model.
     """
 
     name: str
@@ -121,6 +123,7 @@ class Component:
     factory: Callable[..., Any]
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
+    layer_modules: tuple[str, ...] = ()
     #: Filled in by the registry: the plugin that registered it.
     plugin: str = field(default="", compare=False)
 
@@ -160,7 +163,12 @@ class Component:
 
 @dataclass
 class Block(Component):
-    """A model block: a function ``factory(x, **options) -> y`` over Keras tensors.
+    """A model block: a function ``factory(x, *, name, **options) -> y`` over Keras tensors.
+
+    The factory gets one Keras functional tensor in a layout it accepts, every
+    declared option as a keyword (resolved and typed), and ``name``: a prefix
+    unique in the model (``b2_cnn2d``) that it must start each of its layers'
+    names with (``b2_cnn2d_conv1``). ``name`` is therefore no option name.
 
     Args:
         layouts_in: the layouts (see :data:`LAYOUTS`) the block accepts.
@@ -168,11 +176,15 @@ class Block(Component):
         out_rule: optional ``(layout_in, options) -> layout`` when the output
             depends on the options (an LSTM returning the sequence or the last state);
             ``layout_out`` then lists the possibilities for display, such as ``sequence|vector``.
+        check: optional ``(options) -> None`` run on the resolved options before
+            anything is built; raises ``ValueError`` (or ``ConfigError``) with one
+            line saying which value is wrong and what would fit.
     """
 
     layouts_in: tuple[str, ...] = ()
     layout_out: str = "same"
     out_rule: Callable[[str, Mapping[str, Any]], str] | None = None
+    check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
         bad = [lay for lay in self.layouts_in if lay not in LAYOUTS]
@@ -185,6 +197,8 @@ class Block(Component):
             raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(LAYOUTS)}")
         if len(outs) > 1 and self.out_rule is None:
             raise RegistrationError(f"block {self.name!r}: several output layouts need an out_rule")
+        if any(p.name == "name" for p in self.params):
+            raise RegistrationError(f"block {self.name!r}: 'name' is reserved for the layer-name prefix")
 
     def output_layout(self, layout_in: str, options: Mapping[str, Any]) -> str:
         if self.out_rule is not None:

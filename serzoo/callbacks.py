@@ -1,0 +1,81 @@
+"""The fold checkpoint: validation-based model selection, early stopping and resumable state.
+
+Keras' EarlyStopping and ModelCheckpoint keep their state in memory, so a run
+killed with kill -9 could not continue where it stopped. This callback saves,
+after every epoch and atomically, the full model with its optimizer and the
+selection state (best score, best epoch, epochs without improvement) in one
+``.keras`` file, and the best weights so far in another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from serzoo.serialization import atomic_path, save_model
+
+
+class FoldCheckpoint(keras.callbacks.Callback):
+    """Select on validation, stop after ``patience`` epochs without improvement, save state each epoch.
+
+    Args:
+        last_path: ``.keras`` file holding the model, optimizer and state after the last finished epoch.
+        best_path: ``.weights.h5`` file holding the best weights so far.
+        state: the state read back from ``last_path`` when resuming, else ``None``.
+        patience: epochs without improvement before stopping; 0 never stops early.
+        validate: ``model -> (score, report)`` on the validation rows, higher is better;
+            ``None`` when there is no validation split (the last epoch is kept).
+        epoch_state: dict whose ``epoch`` key is set at each epoch start (the samplers read it).
+        echo: progress printer.
+        epochs: the planned number of epochs (for progress lines).
+        metadata: serzoo metadata stored with the checkpoint.
+    """
+
+    def __init__(self, *, last_path: Path, best_path: Path, state: dict | None, patience: int,
+                 validate: Callable | None, epoch_state: dict, echo: Callable[[str], None], epochs: int,
+                 metadata: dict):
+        super().__init__()
+        self.last_path, self.best_path = Path(last_path), Path(best_path)
+        self.patience, self.validate, self.epoch_state = patience, validate, epoch_state
+        self.echo, self.epochs, self.metadata = echo, epochs, metadata
+        state = state or {}
+        self.best_score = state.get("best_score", float("-inf"))
+        self.best_epoch = state.get("best_epoch", -1)
+        self.best_report = state.get("best_report")
+        self.wait = state.get("wait", 0)
+        self.last_epoch = state.get("epoch", -1)
+        self.finished = bool(state.get("finished", False)) or self.last_epoch + 1 >= epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_state["epoch"] = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        if self.validate is not None:
+            score, report = self.validate(self.model)
+            logs["val_score"] = score
+            improved = score > self.best_score
+        else:
+            score, report, improved = float("nan"), None, True
+        if improved:
+            self.best_score, self.best_epoch, self.best_report, self.wait = score, epoch, report, 0
+            with atomic_path(self.best_path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+        else:
+            self.wait += 1
+        stop = self.patience > 0 and self.wait >= self.patience
+        self.last_epoch = epoch
+        self.finished = stop or epoch + 1 >= self.epochs
+        state = {"epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
+                 "best_report": self.best_report, "wait": self.wait, "finished": self.finished}
+        save_model(self.model, self.last_path, {**self.metadata, "state": state})
+        loss = logs.get("loss", float("nan"))
+        val = f", val score {score:.3f}" if self.validate is not None else ""
+        mark = " *" if improved and self.validate is not None else ""
+        self.echo(f"  epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}{val}{mark}")
+        if stop:
+            self.echo(f"  early stop: no validation improvement for {self.wait} epochs")
+            self.model.stop_training = True
+

@@ -1,0 +1,85 @@
+"""The resolved configuration of a training run, saved with its results so a run can be repeated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from serzoo.errors import ConfigError
+
+PROTOCOLS = ("logo", "kfold", "fixed")
+STREAMING_MODES = ("auto", "memory", "stream")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``serzoo train`` needs; the CLI fills it, ``results.json`` records it."""
+
+    data: str | None = None
+    loader: str | None = None
+    blocks: str = "cnn1d,lstm,dense"
+    opts: list[str] = field(default_factory=list)
+    dropout: float | None = None
+    l2: float | None = None
+    tasks: str | None = None
+    class_weights: str | None = None
+    sampler: str = "none"
+    sampler_opts: list[str] = field(default_factory=list)
+    sample_by: str | None = None
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 50
+    clipnorm: float | None = None
+    patience: int = 10
+    seed: int = 0
+    protocol: str = "logo"
+    test_groups: str | None = None
+    val_groups: str | None = None
+    train_groups: str | None = None
+    ignore_groups: str | None = None
+    adapt_groups: str | None = None
+    folds: int = 5
+    val_share: float = 0.1
+    streaming: str = "auto"
+    jit_compile: bool = True
+    tensorboard: bool = False
+    max_folds: int | None = None
+
+    def validate(self) -> None:
+        """Check values that need no data; raises ConfigError naming the option."""
+        checks = [
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.learning_rate > 0, "--lr must be positive"),
+            (self.patience >= 0, "--patience must be 0 or more (0 turns early stopping off)"),
+            (self.clipnorm is None or self.clipnorm > 0, "--clipnorm must be positive"),
+            (0 <= self.val_share < 1, "--val-share must be in [0, 1)"),
+            (self.folds >= 2, "--folds must be at least 2"),
+            (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
+            (self.streaming in STREAMING_MODES, f"--streaming must be one of {', '.join(STREAMING_MODES)}"),
+            (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
+            (self.l2 is None or self.l2 >= 0, "--l2 must not be negative"),
+            (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from None

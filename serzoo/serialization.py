@@ -1,0 +1,110 @@
+"""Saving and loading models that carry their own metadata, and atomic file writes.
+
+A saved ``.keras`` file is a zip archive; serzoo adds one member,
+``serzoo.json``, holding the task names, class names and feature settings
+(and, for training checkpoints, the training state), so a model can be used
+for prediction with nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from serzoo.errors import DataError
+
+METADATA_MEMBER = "serzoo.json"
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Nothing half-written is ever left under the final name, even after a kill -9.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def save_model(model, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
+    """Save a Keras model as ``.keras`` with serzoo metadata inside, atomically.
+
+    Args:
+        model: the Keras model (its optimizer state is saved too when compiled).
+        path: destination ending in ``.keras``.
+        metadata: JSON-serialisable dict stored as ``serzoo.json`` in the archive.
+    """
+    path = Path(path)
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(METADATA_MEMBER, json.dumps(metadata, default=_jsonable))
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The serzoo metadata of a saved model, without loading TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(METADATA_MEMBER))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .keras model ({exc})") from None
+    except KeyError:
+        return {}
+
+
+def import_layer_modules() -> None:
+    """Load the plugins and import every module that registers custom Keras layers."""
+    from serzoo.plugin_manager import blocks, losses
+
+    modules = {m for block in blocks() for m in block.layer_modules}
+    modules |= {m for loss in losses() for m in loss.layer_modules}
+    for module in sorted(modules):
+        importlib.import_module(module)
+
+
+def load_model(path: str | os.PathLike, compile: bool = True):
+    """Load a ``.keras`` model saved by serzoo (plugins first, so custom layers resolve).
+
+    Returns:
+        (keras model, metadata dict)
+    """
+    import keras
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such model file")
+    metadata = read_metadata(path)
+    import_layer_modules()
+    return keras.saving.load_model(path, compile=compile), metadata

@@ -1,0 +1,223 @@
+"""Tasks in the original trainer's notation, their losses, and class weights.
+
+``--tasks arousal:3:4,valence:3:5`` means: a task ``arousal`` with 3 classes read
+from label column 4, and ``valence`` with 3 classes from column 5. Optional
+fields follow: ``name:classes:column:loss:weight:metric``. One class means
+regression. The column may be a label name instead of an index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from serzoo.errors import ConfigError
+
+CLASSIFICATION_METRICS = ("uar", "accuracy", "macro_f1")
+REGRESSION_METRICS = ("ccc", "mse")
+
+
+@dataclass
+class Task:
+    """One prediction target with its own head.
+
+    Args:
+        name: output name (head layer and results key).
+        num_classes: number of classes; 1 means regression.
+        column: index of the label column in the database.
+        loss: registered loss name; ``None`` picks ``cce`` or ``mse``.
+        weight: weight of this task's loss in the total loss.
+        metric: the validation metric this task contributes to model selection.
+    """
+
+    name: str
+    num_classes: int
+    column: int
+    loss: str | None = None
+    weight: float = 1.0
+    metric: str | None = None
+
+    @property
+    def regression(self) -> bool:
+        return self.num_classes == 1
+
+    @property
+    def task_type(self) -> str:
+        return "regression" if self.regression else "classification"
+
+    def resolved_loss(self) -> str:
+        return self.loss or ("mse" if self.regression else "cce")
+
+    def resolved_metric(self) -> str:
+        return self.metric or ("ccc" if self.regression else "uar")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _column(text: str, label_names: Sequence[str], where: str) -> int:
+    if text.isdigit():
+        col = int(text)
+        if col >= len(label_names):
+            raise ConfigError(
+                f"{where}: label column {col} does not exist; the database has {len(label_names)} "
+                f"label columns (0-{len(label_names) - 1}: {', '.join(label_names)})"
+            )
+        return col
+    if text in label_names:
+        return list(label_names).index(text)
+    raise ConfigError(f"{where}: no label column {text!r}; the database has {', '.join(label_names)}")
+
+
+def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict[str, int] | None = None) -> list[Task]:
+    """Parse ``--tasks``; without it, one task per... the first label column.
+
+    Args:
+        text: the option value, or ``None`` for the default task.
+        label_names: the database's label column names.
+        class_counts: known class counts per label name (from the database), used
+            when a task omits its class count (``emotion`` or ``emotion::0``).
+
+    Raises:
+        ConfigError: a malformed entry, a missing column, a bad weight or metric.
+    """
+    class_counts = class_counts or {}
+    if not text:
+        name = label_names[0]
+        if name not in class_counts:
+            raise ConfigError(f"give --tasks: the number of classes of label {name!r} is not recorded in the database")
+        return [Task(name=name, num_classes=class_counts[name], column=0)]
+    tasks = []
+    for entry in [e.strip() for e in text.split(",") if e.strip()]:
+        fields = entry.split(":")
+        where = f"--tasks entry {entry!r}"
+        if len(fields) > 6:
+            raise ConfigError(f"{where}: expected name:classes:column[:loss[:weight[:metric]]]")
+        name = fields[0]
+        if not name.replace("_", "").isalnum():
+            raise ConfigError(f"{where}: a task name is letters, digits and '_'")
+        column = _column(fields[2] if len(fields) > 2 and fields[2] else name, label_names, where)
+        if len(fields) > 1 and fields[1]:
+            try:
+                num_classes = int(fields[1])
+            except ValueError:
+                raise ConfigError(f"{where}: the class count {fields[1]!r} is not an integer") from None
+        elif label_names[column] in class_counts:
+            num_classes = class_counts[label_names[column]]
+        else:
+            raise ConfigError(f"{where}: give the number of classes (name:classes:column)")
+        if num_classes < 1:
+            raise ConfigError(f"{where}: the class count must be 1 (regression) or more")
+        loss = fields[3] if len(fields) > 3 and fields[3] else None
+        weight = 1.0
+        if len(fields) > 4 and fields[4]:
+            try:
+                weight = float(fields[4])
+            except ValueError:
+                raise ConfigError(f"{where}: the loss weight {fields[4]!r} is not a number") from None
+        metric = fields[5] if len(fields) > 5 and fields[5] else None
+        task = Task(name, num_classes, column, loss, weight, metric)
+        allowed = REGRESSION_METRICS if task.regression else CLASSIFICATION_METRICS
+        if task.resolved_metric() not in allowed:
+            raise ConfigError(f"{where}: metric {metric!r} does not fit a {task.task_type} task; use one of {', '.join(allowed)}")
+        tasks.append(task)
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--tasks: task names must differ, got {', '.join(names)}")
+    return tasks
+
+
+def check_labels(tasks: Sequence[Task], labels: np.ndarray) -> None:
+    """Check each classification task's labels are class indices below its class count.
+
+    Raises:
+        ConfigError: naming the task, the offending value and how many rows have it.
+    """
+    for task in tasks:
+        if task.regression:
+            continue
+        column = labels[:, task.column]
+        bad = (column < 0) | (column >= task.num_classes) | (column != np.round(column))
+        if bad.any():
+            first = column[bad][0]
+            raise ConfigError(
+                f"task {task.name}: label column {task.column} holds {first:g} ({int(bad.sum())} rows), "
+                f"which is not a class index below {task.num_classes}; raise the class count in --tasks "
+                f"or use 1 class for regression"
+            )
+
+
+def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-task class weights from ``--class-weights``.
+
+    ``auto`` gives ``n / (k * count_c)`` per class from the training rows (the
+    "balanced" heuristic; absent classes get 0); explicit weights are
+    ``task=w0/w1/...`` entries separated by ``;``. Regression tasks get none.
+
+    Raises:
+        ConfigError: unknown task, wrong number of weights, a negative weight.
+    """
+    if not spec or spec == "none":
+        return {}
+    classification = [t for t in tasks if not t.regression]
+    if spec == "auto":
+        weights = {}
+        for task in classification:
+            counts = np.bincount(train_labels[:, task.column].astype(int), minlength=task.num_classes).astype(float)
+            present = counts > 0
+            w = np.zeros(task.num_classes)
+            w[present] = counts.sum() / (present.sum() * counts[present])
+            weights[task.name] = w
+        return weights
+    by_name = {t.name: t for t in classification}
+    weights = {}
+    for entry in [e.strip() for e in spec.split(";") if e.strip()]:
+        name, _, values = entry.partition("=")
+        if name not in by_name:
+            raise ConfigError(f"--class-weights: {name!r} is not a classification task ({', '.join(by_name) or 'none'})")
+        try:
+            w = np.array([float(v) for v in values.split("/")])
+        except ValueError:
+            raise ConfigError(f"--class-weights {entry!r}: weights are numbers separated by '/'") from None
+        if len(w) != by_name[name].num_classes:
+            raise ConfigError(
+                f"--class-weights {entry!r}: {len(w)} weights for {by_name[name].num_classes} classes of task {name}"
+            )
+        if (w < 0).any():
+            raise ConfigError(f"--class-weights {entry!r}: weights must not be negative")
+        weights[name] = w
+    return weights
+
+
+def driving_labels(tasks: Sequence[Task], labels: np.ndarray, by: str | None) -> tuple[np.ndarray, str]:
+    """The class index a sampler balances: one task's labels or the joint label of all classification tasks.
+
+    Returns:
+        (one int per row, a description such as ``task emotion`` or ``joint arousal x valence``).
+
+    Raises:
+        ConfigError: sampling by a regression task or an unknown task; several tasks and no choice.
+    """
+    classification = [t for t in tasks if not t.regression]
+    if not classification:
+        raise ConfigError("samplers balance classes; all tasks are regression: use --sampler none")
+    if by is None:
+        if len(classification) > 1:
+            raise ConfigError(
+                f"several classification tasks: say which drives the sampler with --sample-by "
+                f"{'|'.join(t.name for t in classification)}|joint"
+            )
+        by = classification[0].name
+    if by == "joint":
+        joint = np.zeros(len(labels), dtype=np.int64)
+        for task in classification:
+            joint = joint * task.num_classes + labels[:, task.column].astype(np.int64)
+        return joint, "joint " + " x ".join(t.name for t in classification)
+    match = [t for t in tasks if t.name == by]
+    if not match:
+        raise ConfigError(f"--sample-by {by!r}: no such task; use {'|'.join(t.name for t in classification)}|joint")
+    if match[0].regression:
+        raise ConfigError(f"--sample-by {by!r}: a regression task has no classes to balance")
+    return labels[:, match[0].column].astype(np.int64), f"task {by}"
