@@ -74,7 +74,7 @@ def main() -> None:
         sys.exit(130)
 
 
-from serzoo.cli import data, listing, train  # noqa: E402  (the commands attach themselves to cli)
+from serzoo.cli import build, data, listing, train  # noqa: E402  (the commands attach themselves to cli)
 
-for _module in (listing, data, train):
+for _module in (listing, data, train, build):
     _module.register(cli)

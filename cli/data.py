@@ -1,5 +1,146 @@
-"""Placeholder: commands of this module land with their issue."""
+"""``serzoo data build|info|demo``: make and inspect feature databases."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from tabulate import tabulate
 
 
-def register(cli):
-    pass
+def _options_of_features(fn):
+    """Feature and shape options shared by ``build`` and ``demo``."""
+    options = [
+        click.option("--feature", type=click.Choice(["logmel", "logspec", "raw"]), default="logmel", show_default=True,
+                     help="logmel: log mel filter-bank energies; logspec: log power spectrogram; raw: waveform frames."),
+        click.option("--n-mels", type=click.IntRange(1), default=40, show_default=True, help="Mel bands (logmel)."),
+        click.option("--sample-rate", type=click.IntRange(0), default=16000, show_default=True,
+                     help="Resample to this rate in Hz; 0 keeps the files' own rate."),
+        click.option("--win-ms", type=click.FloatRange(0, min_open=True), default=25.0, show_default=True,
+                     help="Analysis window in ms."),
+        click.option("--hop-ms", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+                     help="Frame step in ms."),
+        click.option("--n-fft", type=click.IntRange(0), default=0, show_default=True,
+                     help="FFT length; 0: the next power of two at or above the window (512 at 16 kHz, 25 ms)."),
+        click.option("--fmin", type=click.FloatRange(0), default=20.0, show_default=True, help="Lowest mel edge in Hz."),
+        click.option("--fmax", type=click.FloatRange(0), default=0.0, show_default=True,
+                     help="Highest mel edge in Hz; 0: half the sample rate."),
+        click.option("--context", type=click.IntRange(1), default=1, show_default=True,
+                     help="Consecutive frames per time step (context window)."),
+        click.option("--layout", type=click.Choice(["1d", "2d", "3d"]), default="1d", show_default=True,
+                     help="1d: (N, T, C*D); 2d: (N, T, 1, C, D); 3d: (N, 1, T, C, D), as SER_FEAT_EXT."),
+        click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+                     help="Feature precision in the file (SER_FEAT_EXT wrote float64)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group("data")
+def data_group() -> None:
+    """Build and inspect feature databases."""
+
+
+@data_group.command("build")
+@click.argument("meta", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option("--labels", default="", help="Label columns, comma-separated (default: every column after the "
+              "first except the group column), e.g. emotion,arousal,valence.")
+@click.option("--group", default="auto", show_default=True,
+              help="Column that defines the groups for folds (speakers, corpora); auto: a column named "
+                   "speaker, group, corpus or session; 'none' for no groups.")
+@click.option("--class-names", multiple=True, metavar="LABEL=NAMES",
+              help="Class names of a label, repeatable: --class-names emotion=anger,boredom,disgust,...")
+@click.option("--max-steps", type=click.IntRange(0), default=0, show_default=True,
+              help="Frames kept per utterance (zero-padded at the end); 0: the longest utterance, "
+                   "at most 1000 (10 s at a 10 ms hop).")
+@_options_of_features
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def build_command(meta, output, labels, group, class_names, max_steps, quiet, **features) -> None:
+    """Extract features for the wav files of META (a tab-separated table) into an HDF5 database.
+
+    META has a header line; its first column is the wav path relative to META,
+    the others integer labels. Rows are stored ordered by group.
+
+    \b
+    Example:
+      serzoo data build emodb/meta.tsv -o emodb.h5 --labels emotion,arousal,valence --group speaker
+    """
+    from serzoo.data.build import build_database
+    from serzoo.data.database import open_database
+
+    start = time.perf_counter()
+    path = build_database(
+        meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
+        class_names=list(class_names), max_steps=max_steps, progress=not quiet, **features,
+    )
+    with open_database(path) as db:
+        click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, {len(db.label_names)} labels, "
+                   f"{len(db.groups)} groups in {time.perf_counter() - start:.1f} s", err=True)
+
+
+@data_group.command("demo")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated corpus.")
+@click.option("--speakers", type=click.IntRange(2), default=6, show_default=True, help="Synthetic speakers (groups).")
+@click.option("--per-class", type=click.IntRange(1), default=8, show_default=True,
+              help="Utterances per emotion and speaker.")
+@click.option("--max-steps", type=click.IntRange(0), default=150, show_default=True,
+              help="Frames kept per utterance; 0: the longest.")
+@_options_of_features
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def demo_command(output, seed, speakers, per_class, max_steps, quiet, **features) -> None:
+    """Generate the synthetic demo corpus (4 emotions, arousal, valence; several speakers) as a database.
+
+    The same corpus backs `serzoo train` when no --data is given.
+    """
+    from serzoo.data.demo import make_demo
+
+    path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=not quiet,
+                     max_steps=max_steps, **features)
+    click.echo(f"Wrote {path}", err=True)
+
+
+@data_group.command("info")
+@click.argument("database", type=click.Path(dir_okay=False))
+@click.option("--loader", default=None, help="Loader to use (default: chosen by file name; see `serzoo list loaders`).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output tables or machine-readable JSON.")
+def info_command(database, loader, fmt) -> None:
+    """Show the layout, shapes, tasks with class counts, and groups with sizes of DATABASE."""
+    from serzoo.data.database import open_database
+
+    with open_database(database, loader=loader) as db:
+        info = db.describe()
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    click.echo(f"{info['path']}")
+    click.echo(f"  layout: {info['file_layout']} (model input: {info['input_layout']}), feat {tuple(info['file_shape'])}, "
+               f"example {tuple(info['example_shape'])}")
+    click.echo(f"  rows: {info['rows']}, features as float32: {info['feature_mbytes']} MB")
+    settings = info["attrs"].get("features")
+    if isinstance(settings, dict):
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+        click.echo(f"  features: {shown}")
+    click.echo("")
+    rows = []
+    for task in info["tasks"]:
+        if task["classes"] is None:
+            rows.append([task["name"], "-", f"values {task['min']:g}..{task['max']:g}"])
+        else:
+            rows.append([task["name"], task["classes"], ", ".join(f"{c}: {n}" for c, n in task["counts"].items())])
+    click.echo(tabulate(rows, headers=["label", "classes", "rows per class"]))
+    click.echo("")
+    if info["groups"]:
+        click.echo(tabulate([[g["index"], g["name"], g["rows"], g["start"], g["end"]] for g in info["groups"]],
+                            headers=["group", "name", "rows", "start", "end"]))
+    else:
+        click.echo("groups: none (no start_indice/end_indice); folds will be over rows")
+
+
+def register(cli: click.Group) -> None:
+    """Attach the ``data`` command group to the top-level ``serzoo`` group."""
+    cli.add_command(data_group)

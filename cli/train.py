@@ -27,6 +27,8 @@ def _echo(message: str) -> None:
 @click.option("--l2", type=float, default=None, help="L2 weight decay for every block that has an l2 option.")
 @click.option("--tasks", default=None, metavar="NAME:CLASSES:COLUMN[:LOSS[:WEIGHT[:METRIC]]],...",
               help="Tasks, one head each; 1 class = regression. Default: the first label.")
+@click.option("--loss-opt", "loss_opts", multiple=True, metavar="LOSS.OPTION=VALUE",
+              help="A loss option, e.g. --loss-opt focal.gamma=1.5 (repeatable; see `serzoo show loss NAME`).")
 @click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
               help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
 @click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
@@ -83,6 +85,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
     else:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
+        options["loss_opts"] = list(options["loss_opts"])
         config = TrainConfig(**options)
     prep = training.prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "

@@ -23,6 +23,7 @@ class TrainConfig:
     dropout: float | None = None
     l2: float | None = None
     tasks: str | None = None
+    loss_opts: list[str] = field(default_factory=list)
     class_weights: str | None = None
     sampler: str = "none"
     sampler_opts: list[str] = field(default_factory=list)

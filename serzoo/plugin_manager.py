@@ -176,7 +176,7 @@ def call_each(hook_name: str, kwargs_for: Callable[[str], dict], on_error: Calla
     """
     state = _state_or_load()
     caller = getattr(state.pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in caller.get_hookimpls():  # registration order (pluggy calls them last-first)
         name = impl.plugin_name
         try:
             impl.function(**kwargs_for(name))

@@ -43,6 +43,7 @@ class Prepared:
     splits: list[Split]
     sampler: Sampler
     sampler_options: dict
+    loss_options: dict
     streaming: bool
 
 
@@ -75,6 +76,12 @@ def prepare(config: TrainConfig) -> Prepared:
                 f"loss {loss.name} does not fit {task.task_type} task {task.name}; "
                 f"use one made for {task.task_type} (see `serzoo list losses`)"
             )
+    loss_options = {}
+    for name, values in parse_opts(config.loss_opts).items():
+        if name not in {t.resolved_loss() for t in tasks}:
+            raise ConfigError(f"--loss-opt {name}.*: no task uses loss {name!r}")
+        loss = losses().get(name)
+        loss_options[name] = {k: loss.param(k).parse(v, where=f"{name}.") for k, v in values.items()}
     class_weights(config.class_weights, tasks, db.labels)  # checks the spec; recomputed per fold
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
@@ -98,7 +105,7 @@ def prepare(config: TrainConfig) -> Prepared:
     streaming = use_streaming(db, config.streaming)
     if streaming and sampler.needs_features:
         raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
-    return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, streaming)
+    return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming)
 
 
 # -- data for one fold ---------------------------------------------------------------------------
@@ -193,8 +200,8 @@ def selection_score(tasks: list[Task], report: dict[str, dict]) -> float:
 # -- one fold ------------------------------------------------------------------------------------
 
 
-def _fold_rng(seed: int, fold: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, fold, epoch])
+#: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
+SYNTHETIC_STREAM = 2**31 - 1
 
 
 def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Echo) -> dict:
@@ -217,30 +224,24 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
                       "rows_before": int(len(train_rows))}
 
     x_train = None if prep.streaming else db.features(train_rows)
-    if prep.sampler.name != "none" and prep.sampler.needs_features:
-        drive, drive_desc = driving_labels(tasks, train_labels, cfg.sample_by)
-        rng = _fold_rng(cfg.seed, fold, -1)
-        x_train, drive_new = prep.sampler.factory(drive, x_train, rng, cfg.batch_size, **prep.sampler.resolve(prep.sampler_options))
-        train_labels = _decode_joint(tasks, drive_new, train_labels, cfg.sample_by)
-        sampler_record.update(rows_after=int(len(x_train)), driven_by=drive_desc)
-        drive_rows = None
-    elif prep.sampler.name != "none":
-        drive_rows, drive_desc = driving_labels(tasks, train_labels, cfg.sample_by)
-        sampler_record["driven_by"] = drive_desc
-    else:
-        drive_rows = np.zeros(len(train_rows), dtype=np.int64)
-    index_sampler = prep.sampler if not prep.sampler.needs_features else samplers().get("none")
-    options = prep.sampler.resolve(prep.sampler_options) if index_sampler is prep.sampler else {}
-    n_train = len(train_labels)
-    drive_for_index = drive_rows if drive_rows is not None else np.zeros(n_train, dtype=np.int64)
+    sampler, options = prep.sampler, prep.sampler.resolve(prep.sampler_options)
+    drive = np.zeros(len(train_rows), dtype=np.int64)
+    if sampler.name != "none":
+        drive, sampler_record["driven_by"] = driving_labels(tasks, train_labels, cfg.sample_by)
+    if sampler.needs_features:
+        # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
+        rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
+        x_train, drive = sampler.factory(drive, x_train, rng, cfg.batch_size, **options)
+        train_labels = _decode_joint(tasks, drive, train_labels, cfg.sample_by)
+        sampler, options = samplers().get("none"), {}
     epoch_state = {"epoch": 0}
 
     def order_for_epoch() -> np.ndarray:
-        rng = _fold_rng(cfg.seed, fold, epoch_state["epoch"])
-        return np.asarray(index_sampler.factory(drive_for_index, None, rng, cfg.batch_size, **options), dtype=np.int64)
+        """Positions into the training rows for the current epoch (index samplers redraw every epoch)."""
+        rng = np.random.default_rng([cfg.seed, fold, epoch_state["epoch"]])
+        return np.asarray(sampler.factory(drive, None, rng, cfg.batch_size, **options), dtype=np.int64)
 
-    if prep.sampler.name != "none" and not prep.sampler.needs_features:
-        sampler_record["rows_after"] = int(len(order_for_epoch()))
+    sampler_record["rows_after"] = int(len(x_train)) if prep.sampler.needs_features else int(len(order_for_epoch()))
     if prep.streaming:
         dataset = _stream_dataset(db, train_rows, tasks, weights, order_for_epoch, cfg.batch_size, cfg.seed + fold)
     else:
@@ -259,8 +260,11 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
         heads = [Head(t.name, t.num_classes) for t in tasks]
         model = build_model(prep.plan, db.example_shape, heads, name=f"serzoo_fold{fold}")
         optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
-        loss_objects = {t.name: losses().get(t.resolved_loss()).factory(
-            num_classes=t.num_classes, class_priors=priors.get(t.name)) for t in tasks}
+        loss_objects = {}
+        for t in tasks:
+            loss = losses().get(t.resolved_loss())
+            loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=priors.get(t.name),
+                                                **loss.resolve(prep.loss_options.get(loss.name)))
         model.compile(optimizer=optimizer, loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
                       jit_compile=cfg.jit_compile)
         initial_epoch = 0

@@ -137,9 +137,8 @@ def test_every_hook_is_a_documented_contract(hook):
 
 @pytest.mark.parametrize("hook", HOOK_NAMES)
 def test_every_hook_has_a_test(hook):
-    tests = Path(__file__).parent
-    text = "".join(p.read_text() for p in tests.glob("test_*.py") if p.name != "test_plugins.py")
-    text += Path(__file__).read_text().split("# --- every hook")[0]
+    # the meta-tests name no hook literally (HOOK_NAMES is read from hookspecs), so any mention is a real test
+    text = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     assert hook in text, f"no test exercises {hook}"
 
 

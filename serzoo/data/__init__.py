@@ -1,1 +1,10 @@
-"""Feature databases: reading, validation, folds, building from audio, streaming."""
+"""Feature databases: reading, validation, folds, building from audio, streaming.
+
+Importing this package is cheap (NumPy only): TensorFlow is imported by
+:mod:`serzoo.data.stream` and :mod:`serzoo.data.audio` inside their functions.
+"""
+
+from serzoo.data.database import Database, open_database
+from serzoo.data.folds import Split, make_splits, parse_groups
+
+__all__ = ["Database", "Split", "make_splits", "open_database", "parse_groups"]

@@ -1,0 +1,387 @@
+"""Model assembly: chain registered blocks, insert the layout adapters between them, add one head per task.
+
+Planning (:func:`plan_chain`) is plain Python: it resolves names, options and
+layouts, and refuses an impossible chain before TensorFlow is even imported.
+Building (:func:`build_model`) turns a plan into a Keras 3 functional model
+whose outputs are a dict keyed by task name; :func:`serzoo.serialization.load_model`
+loads it back, plugins first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from serzoo import plugin_manager
+from serzoo.errors import ConfigError, LayoutError
+from serzoo.registry import LAYOUTS, Block
+
+#: model input layout -> the database file layout that gives it
+DATABASE_LAYOUTS = {"volume": "3d", "frames": "2d", "sequence": "1d", "vector": "flat"}
+
+#: tensor rank of each layout, batch axis excluded
+LAYOUT_RANKS = {"volume": 4, "frames": 4, "sequence": 2, "vector": 1}
+
+#: the conversions the assembler inserts by itself; longer ones chain these
+ADAPTERS = {
+    ("volume", "frames"): "as_frames",  # the same tensor: a volume is also one context x features map per step
+    ("volume", "sequence"): "flatten_steps",
+    ("frames", "sequence"): "flatten_steps",
+    ("sequence", "vector"): "average_time",
+}
+
+#: ``cnn3d`` -> ``cnn``: names of blocks that differ only in their dimensionality
+_DIMENSIONAL = re.compile(r"^(.+?)\d+d$")
+
+
+@dataclass
+class Step:
+    """One block of a plan.
+
+    Args:
+        block: registered block name.
+        options: every option of the block, resolved and typed.
+        layout_in: the layout the block receives (after the adapter).
+        layout_out: the layout it produces with these options.
+        adapter_before: adapters applied before it, joined by ``+``, or None.
+    """
+
+    block: str
+    options: dict[str, Any]
+    layout_in: str
+    layout_out: str
+    adapter_before: str | None = None
+
+
+@dataclass
+class Plan:
+    """A checked chain of blocks for one input layout; :func:`build_model` turns it into a model.
+
+    Args:
+        input_layout: layout of the model input (see :data:`serzoo.registry.LAYOUTS`).
+        steps: the blocks in order.
+        final_adapter: adapters from the last block's layout to the heads' ``vector``, or None.
+        shared: the shared options given (``dropout``, ``l2``); the heads use ``l2``.
+    """
+
+    input_layout: str
+    steps: list[Step]
+    final_adapter: str | None
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> list[str]:
+        return [s.block for s in self.steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain data (for a saved model's metadata or ``--format json``)."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """The chain as text: each block with its layouts and options, and the adapters in between."""
+        lines = [f"input: {self.input_layout} ({DATABASE_LAYOUTS[self.input_layout]} database)"]
+        for i, step in enumerate(self.steps, 1):
+            if step.adapter_before:
+                lines.append(f"     ~ {step.adapter_before}")
+            opts = " ".join(f"{k}={_show(v)}" for k, v in step.options.items())
+            lines.append(f"  {i:>2} {step.block:<10} {step.layout_in} -> {step.layout_out}  {opts}".rstrip())
+        if self.final_adapter:
+            lines.append(f"     ~ {self.final_adapter}")
+        lines.append("heads on: vector")
+        return "\n".join(lines)
+
+
+@dataclass
+class Head:
+    """One output of the model.
+
+    Args:
+        name: the task (label) name; names the output layer and the output dict key.
+        num_classes: 1 for regression (linear unit), 2 or more for classification (softmax).
+    """
+
+    name: str
+    num_classes: int
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+def parse_opts(items) -> dict[str, dict[str, str]]:
+    """Group ``--opt BLOCK.OPTION=VALUE`` strings by block.
+
+    Args:
+        items: strings such as ``cnn2d.filters=16,32``.
+
+    Returns:
+        ``{"cnn2d": {"filters": "16,32"}}``; values stay strings until :func:`plan_chain` types them.
+
+    Raises:
+        ConfigError: a string not of the form BLOCK.OPTION=VALUE.
+    """
+    result: dict[str, dict[str, str]] = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        block, dot, option = key.strip().partition(".")
+        if not sep or not dot or not block or not option or not value.strip():
+            raise ConfigError(f"--opt {item!r}: expected BLOCK.OPTION=VALUE, such as cnn2d.filters=16,32")
+        result.setdefault(block, {})[option.strip()] = value.strip()
+    return result
+
+
+def _resolve(block: Block, given: Mapping[str, Any], shared: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then shared options the block declares, then its own options; typed and checked."""
+    where = f"{block.name}."
+    declared = {p.name for p in block.params}
+    values = block.defaults()
+    for key, value in [*((k, v) for k, v in shared.items() if k in declared), *given.items()]:
+        param = block.param(key)  # an unknown option: ConfigError listing the valid ones
+        values[key] = param.parse(value, where) if isinstance(value, str) else value
+    if block.check is not None:
+        try:
+            block.check(values)
+        except ValueError as exc:
+            raise ConfigError(f"{block.name}: {exc}") from None
+    return values
+
+
+# -- layouts -----------------------------------------------------------------------------------
+
+
+def adapter_path(src: str, dst: str) -> list[str] | None:
+    """Adapter names that turn layout ``src`` into ``dst`` (empty when equal), or None when none can."""
+    queue, seen = deque([(src, [])]), {src}
+    while queue:
+        layout, path = queue.popleft()
+        if layout == dst:
+            return path
+        for (a, b), adapter in ADAPTERS.items():
+            if a == layout and b not in seen:
+                seen.add(b)
+                queue.append((b, [*path, adapter]))
+    return None
+
+
+def _fit(layout: str, block: Block) -> tuple[str, list[str]] | None:
+    """The accepted layout reachable from ``layout`` with the fewest adapters (richest on a tie)."""
+    options = []
+    for target in block.layouts_in:
+        path = adapter_path(layout, target)
+        if path is not None:
+            options.append((len(path), LAYOUTS.index(target), target, path))
+    if not options:
+        return None
+    _, _, target, path = min(options)
+    return target, path
+
+
+def _family(name: str) -> str:
+    """``cnn3d`` -> ``cnn``: blocks differing only in their dimensionality are alternatives."""
+    match = _DIMENSIONAL.match(name)
+    return match.group(1) if match else name
+
+
+def _alternatives(block: Block, layout: str) -> list[str]:
+    """Blocks of the same family that take ``layout`` with the fewest adapters (``cnn2d`` for ``cnn3d`` on frames)."""
+    family = _family(block.name)
+    if family == block.name:
+        return []
+    found = []
+    for other in plugin_manager.blocks().list(f"{family}*"):
+        if other.name != block.name and _family(other.name) == family:
+            fit = _fit(layout, other)
+            if fit is not None:
+                found.append((len(fit[1]), other.name))
+    return [name for cost, name in sorted(found) if cost == min(found)[0]]
+
+
+def _or(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _output_hint(prev: Block, options: Mapping[str, Any], layout_in: str, block: Block) -> str | None:
+    """An option of the previous block that would make it produce what ``block`` takes, as ``--opt`` text."""
+    if prev.out_rule is None:
+        return None
+    for param in prev.params:
+        candidates = [not options[param.name]] if param.type == "bool" else list(param.choices)
+        for value in candidates:
+            changed = {**options, param.name: value}
+            if _fit(prev.output_layout(layout_in, changed), block) is not None:
+                shown = str(value).lower() if isinstance(value, bool) else value
+                return f"--opt {prev.name}.{param.name}={shown}"
+    return None
+
+
+def _input_mismatch(block: Block, layout: str) -> str:
+    have = DATABASE_LAYOUTS[layout]
+    direct = [lay for lay in LAYOUTS if lay in block.layouts_in]
+    # then the layouts adapters can bring to it, the closest (fewest adapters, least structure) first
+    reachable = sorted((lay for lay in LAYOUTS if lay not in direct and _fit(lay, block) is not None),
+                       key=lambda lay: (len(_fit(lay, block)[1]), -LAYOUTS.index(lay)))
+    needed = [DATABASE_LAYOUTS[lay] for lay in (*direct, *reachable)]
+    message = f"{block.name} needs a {_or(needed)} database; this one is {have}: rebuild it with --layout {needed[0]}"
+    alternatives = _alternatives(block, layout)
+    return message + (f" or use {_or(alternatives)}" if alternatives else "")
+
+
+def _chain_mismatch(block: Block, index: int, prev: Step, layout: str) -> str:
+    prev_block = plugin_manager.blocks().get(prev.block)
+    message = (f"{block.name} (block {index}) needs {_or(block.layouts_in)} input, but {prev.block} "
+               f"(block {index - 1}) produces {layout}, which cannot become {_or(block.layouts_in)}")
+    hint = _output_hint(prev_block, prev.options, prev.layout_in, block)
+    if hint:
+        return f"{message}: set {hint}"
+    alternatives = _alternatives(block, layout)
+    if alternatives:
+        return f"{message}: use {_or(alternatives)} instead of {block.name}"
+    return f"{message}: put {block.name} before {prev.block}"
+
+
+def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] | None = None,
+               shared: Mapping[str, Any] | None = None) -> Plan:
+    """Check a chain of blocks against an input layout and resolve every option, without TensorFlow.
+
+    Args:
+        blocks: block names in order, as a list or a comma-separated string (``cnn2d,lstm``).
+        input_layout: the layout of the data (``volume``, ``frames``, ``sequence`` or ``vector``).
+        opts: per-block options, as from :func:`parse_opts`; an option given for a
+            block applies to every occurrence of that block in the chain.
+        shared: options (``dropout``, ``l2``) applied to every block that declares
+            them unless its own options override them; None values are ignored.
+
+    Returns:
+        The :class:`Plan`.
+
+    Raises:
+        UnknownComponentError: an unknown block name, with close matches.
+        ConfigError: an empty chain, an unknown option, a value of the wrong type or range,
+            or options for a block that is not in the chain.
+        LayoutError: a block that cannot take what the data or the previous block gives.
+    """
+    if input_layout not in LAYOUTS:
+        raise ConfigError(f"unknown input layout {input_layout!r}; expected one of {', '.join(LAYOUTS)}")
+    names = [n.strip() for n in blocks.split(",")] if isinstance(blocks, str) else [str(n).strip() for n in blocks]
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("no blocks given; name at least one, such as --blocks cnn2d,lstm (see `serzoo list blocks`)")
+    registry = plugin_manager.blocks()
+    chain = [registry.get(n) for n in names]
+    given: dict[str, Mapping[str, Any]] = {}
+    for key, values in (opts or {}).items():
+        block = registry.get(key)
+        if block.name not in {b.name for b in chain}:
+            option = next(iter(values), "OPTION")
+            raise ConfigError(f"--opt {key}.{option}: {block.name} is not in the chain {','.join(names)}")
+        given[block.name] = values
+    shared = {k: v for k, v in (shared or {}).items() if v is not None}
+
+    steps: list[Step] = []
+    layout = input_layout
+    for index, block in enumerate(chain, 1):
+        options = _resolve(block, given.get(block.name, {}), shared)
+        fit = _fit(layout, block)
+        if fit is None:
+            raise LayoutError(_input_mismatch(block, layout) if not steps
+                              else _chain_mismatch(block, index, steps[-1], layout))
+        target, path = fit
+        out = block.output_layout(target, options)
+        steps.append(Step(block.name, options, target, out, "+".join(path) or None))
+        layout = out
+    final = adapter_path(layout, "vector")
+    return Plan(input_layout, steps, "+".join(final) or None, dict(shared))
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _adapt(x, adapters: str | None, prefix: str):
+    from keras import layers
+
+    for adapter in (adapters or "").split("+"):
+        if adapter == "flatten_steps":
+            width = 1
+            for size in x.shape[2:]:
+                width *= size
+            x = layers.Reshape((-1, width), name=f"{prefix}_flatten_steps")(x)
+        elif adapter == "average_time":
+            x = layers.GlobalAveragePooling1D(name=f"{prefix}_average_time")(x)
+        # "as_frames" and "" need no layer
+    return x
+
+
+def _check_heads(heads) -> None:
+    if not heads:
+        raise ConfigError("no heads given; name at least one task, such as emotion:7")
+    seen = set()
+    for head in heads:
+        if not head.name or "/" in head.name or head.name == "features":
+            raise ConfigError(f"head name {head.name!r} cannot name a Keras layer; use letters, digits and '_'")
+        if head.name in seen:
+            raise ConfigError(f"head {head.name!r} is given twice")
+        if int(head.num_classes) < 1:
+            raise ConfigError(f"head {head.name}: num_classes={head.num_classes} must be 1 (regression) or more")
+        seen.add(head.name)
+
+
+def build_model(plan: Plan, input_shape, heads, name: str = "serzoo"):
+    """Build the Keras functional model of a plan.
+
+    Args:
+        plan: from :func:`plan_chain`.
+        input_shape: shape of one example, channels-last, such as ``(T, C, D, 1)``.
+        heads: one :class:`Head` per task.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model`` with input ``features`` and a dict of outputs keyed by head name:
+        softmax probabilities for classification, one linear unit for regression.
+
+    Raises:
+        ConfigError: an input shape that does not fit the plan's layout, or bad heads.
+        LayoutError: a block returned a tensor of another rank than its layout.
+    """
+    input_shape = tuple(None if s is None else int(s) for s in input_shape)
+    rank = LAYOUT_RANKS[plan.input_layout]
+    if len(input_shape) != rank:
+        raise ConfigError(f"input shape {input_shape} does not fit layout {plan.input_layout}, "
+                          f"which has {rank} axes per example")
+    _check_heads(heads)
+
+    import keras
+
+    registry = plugin_manager.blocks()
+    inputs = keras.Input(shape=input_shape, name="features")
+    x = inputs
+    for index, step in enumerate(plan.steps, 1):
+        prefix = f"b{index}_{step.block}"
+        x = _adapt(x, step.adapter_before, f"b{index}")
+        block = registry.get(step.block)
+        x = block.factory(x, name=prefix, **step.options)
+        if len(x.shape) - 1 != LAYOUT_RANKS[step.layout_out]:
+            raise LayoutError(f"block {step.block} from plugin {block.plugin} returned shape {tuple(x.shape[1:])}, "
+                              f"not the {step.layout_out} layout it declares")
+    x = _adapt(x, plan.final_adapter, "head")
+    l2 = plan.shared.get("l2")
+    reg = keras.regularizers.L2(l2) if l2 else None
+    outputs = {}
+    for head in heads:
+        units, activation = (1, "linear") if int(head.num_classes) == 1 else (int(head.num_classes), "softmax")
+        outputs[head.name] = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
+                                                name=head.name)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def summary_text(model) -> str:
+    """``model.summary()`` as text, followed by the parameter count."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, *args, **kwargs: lines.append(text.rstrip("\n")))
+    lines.append(f"Parameters: {model.count_params():,}")
+    return "\n".join(lines)
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)

@@ -1,0 +1,320 @@
+"""The in-process view of a feature database, whatever loader produced it.
+
+A :class:`Database` holds the features in the layout of the file (SER_FEAT_EXT's
+``1d``, ``2d``, ``3d`` or ``flat``) and hands them out in the channels-last
+layout models take, one row selection at a time, so a file larger than memory
+is never read whole unless asked to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from serzoo.errors import DataError
+
+#: file layout -> model input layout (see serzoo.registry.LAYOUTS)
+INPUT_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume", "flat": "vector"}
+FILE_LAYOUTS = tuple(INPUT_LAYOUTS)
+
+#: entry-point name of the built-in loaders plugin; it wins ties on file patterns
+BUILTIN_PLUGIN = "loaders"
+
+#: rows converted per read when the whole file is needed; bounds peak memory
+_READ_BYTES = 64 * 1024**2
+
+
+def detect_layout(shape: Sequence[int], hint: str | None = None, where: str = "feat") -> str:
+    """Name the SER_FEAT_EXT layout of a ``feat`` array from its shape.
+
+    Args:
+        shape: shape of the ``feat`` dataset, rows first.
+        hint: the layout stored in the file or asked for; settles the one
+            ambiguous case, a 5-D array with a single time step.
+        where: what to name in errors.
+
+    Returns:
+        ``"1d"``, ``"2d"``, ``"3d"`` or ``"flat"``.
+
+    Raises:
+        DataError: the shape fits no layout, or contradicts ``hint``.
+    """
+    ndim = len(shape)
+    if ndim == 2:
+        found = ("flat",)
+    elif ndim == 3:
+        found = ("1d",)
+    elif ndim == 5:
+        found = tuple(lay for lay, axis in (("2d", 2), ("3d", 1)) if shape[axis] == 1)
+    else:
+        found = ()
+    if not found:
+        raise DataError(
+            f"{where}: shape {tuple(shape)} fits no layout; expected (N, D), (N, T, D), "
+            "(N, T, 1, C, D) for 2d or (N, 1, T, C, D) for 3d"
+        )
+    if hint:
+        if hint not in found:
+            raise DataError(f"{where}: shape {tuple(shape)} is not layout {hint!r}; it fits {', '.join(found)}")
+        return hint
+    return found[0]
+
+
+class Database:
+    """Features, labels and groups of one corpus.
+
+    Args:
+        feat: features in file layout, rows first: a NumPy array or an h5py dataset.
+        labels: (N, K) label array.
+        file_layout: ``1d``, ``2d``, ``3d`` or ``flat``.
+        path: the file it came from, if any.
+        groups: (start, end) row ranges, end exclusive.
+        group_names: one name per group; defaults to "0", "1", ...
+        label_names: one name per label column; defaults to "label0", ...
+        class_names: class names per label name, for the labels that declare them.
+        attrs: feature settings and other JSON-serialisable facts about the file.
+        lengths: number of valid (unpadded) time steps per row, when known.
+        utterances: the source of each row (a wav path), when known.
+        on_close: called once by :meth:`close` (closes the file, removes temporaries).
+    """
+
+    def __init__(
+        self,
+        feat: Any,
+        labels: np.ndarray,
+        *,
+        file_layout: str,
+        path: str | None = None,
+        groups: Sequence[tuple[int, int]] = (),
+        group_names: Sequence[str] | None = None,
+        label_names: Sequence[str] | None = None,
+        class_names: dict[str, list[str]] | None = None,
+        attrs: dict | None = None,
+        lengths: np.ndarray | None = None,
+        utterances: Sequence[str] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ):
+        if file_layout not in INPUT_LAYOUTS:
+            raise DataError(f"unknown layout {file_layout!r}; expected one of {', '.join(FILE_LAYOUTS)}")
+        self._feat = feat
+        self.path = None if path is None else str(path)
+        self.file_layout = file_layout
+        self.input_layout = INPUT_LAYOUTS[file_layout]
+        labels = np.asarray(labels, dtype=np.float64)
+        self.labels = labels.reshape(-1, 1) if labels.ndim == 1 else labels
+        self.n_rows = int(feat.shape[0])
+        k = self.labels.shape[1] if self.labels.ndim == 2 else 0
+        self.label_names = list(label_names) if label_names else [f"label{i}" for i in range(k)]
+        self.class_names = {str(n): list(c) for n, c in (class_names or {}).items()}
+        self.groups = [(int(s), int(e)) for s, e in groups]
+        self.group_names = list(group_names) if group_names else [str(i) for i in range(len(self.groups))]
+        self.attrs = dict(attrs or {})
+        self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+        self.utterances = None if utterances is None else list(utterances)
+        self.example_shape = self._model_shape(tuple(int(s) for s in feat.shape[1:]))
+        self.nbytes = int(self.n_rows * np.prod(self.example_shape) * 4)
+        self._cache: np.ndarray | None = None
+        self._on_close = on_close
+        self.row_groups = np.full(self.n_rows, -1, dtype=np.int64)
+        for g, (start, end) in enumerate(self.groups):
+            self.row_groups[max(start, 0):max(min(end, self.n_rows), 0)] = g
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _model_shape(self, row_shape: tuple) -> tuple:
+        if self.file_layout == "2d":  # (T, 1, C, D) -> (T, C, D, 1)
+            return (row_shape[0], row_shape[2], row_shape[3], 1)
+        if self.file_layout == "3d":  # (1, T, C, D) -> (T, C, D, 1)
+            return (row_shape[1], row_shape[2], row_shape[3], 1)
+        return row_shape
+
+    def _to_model(self, block: np.ndarray) -> np.ndarray:
+        """Convert rows in file layout to float32 rows in model layout."""
+        block = np.asarray(block, dtype=np.float32)
+        if self.file_layout == "2d":
+            return block[:, :, 0, :, :, None]
+        if self.file_layout == "3d":
+            return block[:, 0, :, :, :, None]
+        return block
+
+    @property
+    def file_shape(self) -> tuple:
+        """Shape of the features as stored, rows first."""
+        return tuple(int(s) for s in self._feat.shape)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the features are already a NumPy array (no file reads needed)."""
+        return self._cache is not None or isinstance(self._feat, np.ndarray)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def iter_blocks(self, max_bytes: int = _READ_BYTES):
+        """Yield ``(start, rows_in_file_layout)`` over the whole file, in bounded-size blocks."""
+        row_bytes = max(1, int(np.prod(self._feat.shape[1:])) * 8)
+        step = max(1, max_bytes // row_bytes)
+        for start in range(0, self.n_rows, step):
+            yield start, np.asarray(self._feat[start:start + step])
+
+    def features(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Features in model layout (float32, channels-last).
+
+        Args:
+            rows: row indices in the order wanted (repeats allowed); ``None`` for
+                every row, which also keeps them in memory for later calls.
+
+        Returns:
+            An array of shape ``(len(rows), *example_shape)``.
+        """
+        if rows is None:
+            if self._cache is None:
+                out = np.empty((self.n_rows, *self.example_shape), dtype=np.float32)
+                for start, block in self.iter_blocks():
+                    out[start:start + len(block)] = self._to_model(block)
+                self._cache = out
+            return self._cache
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            bad = int(rows[(rows < 0) | (rows >= self.n_rows)][0])
+            raise DataError(f"{self.path or 'database'}: row {bad} does not exist; it has rows 0..{self.n_rows - 1}")
+        if self._cache is not None:
+            return self._cache[rows]
+        if isinstance(self._feat, np.ndarray):
+            return self._to_model(self._feat[rows])
+        if not rows.size:
+            return np.empty((0, *self.example_shape), dtype=np.float32)
+        # h5py wants increasing, unique indices: read each row once, then restore order and repeats.
+        unique, inverse = np.unique(rows, return_inverse=True)
+        lo, hi = int(unique[0]), int(unique[-1]) + 1
+        if hi - lo <= 2 * len(unique):  # dense enough: one contiguous read beats a point selection
+            block = np.asarray(self._feat[lo:hi])[unique - lo]
+        else:
+            block = np.asarray(self._feat[unique])
+        return self._to_model(block)[inverse]
+
+    def load(self) -> "Database":
+        """Read every row into memory now; later :meth:`features` calls cost no I/O."""
+        self.features()
+        return self
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def label_index(self, name: str | int) -> int:
+        """Column of a label given by name or position.
+
+        Raises:
+            DataError: no such label.
+        """
+        if isinstance(name, int) or (isinstance(name, str) and name.isdigit() and name not in self.label_names):
+            k = int(name)
+            if 0 <= k < len(self.label_names):
+                return k
+        elif name in self.label_names:
+            return self.label_names.index(name)
+        raise DataError(f"{self.path or 'database'}: no label {name!r}; labels are {', '.join(self.label_names)}")
+
+    def num_classes(self, name: str | int) -> int:
+        """Number of classes of a label: its declared class names, else the largest index + 1."""
+        k = self.label_index(name)
+        declared = self.class_names.get(self.label_names[k])
+        if declared:
+            return len(declared)
+        column = self.labels[:, k]
+        return int(np.nanmax(column)) + 1 if column.size else 0
+
+    def class_counts(self, name: str | int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Number of rows of each class of a label (over ``rows`` if given)."""
+        k = self.label_index(name)
+        column = self.labels[:, k] if rows is None else self.labels[rows, k]
+        return np.bincount(column.astype(np.int64), minlength=self.num_classes(k))
+
+    def describe(self) -> dict:
+        """Layout, shapes, tasks and groups as plain data (``serzoo data info``)."""
+        tasks = []
+        for k, name in enumerate(self.label_names):
+            column = self.labels[:, k]
+            if not self.class_names.get(name) and ((column < 0).any() or (column != np.round(column)).any()):
+                tasks.append({"name": name, "classes": None, "min": float(column.min()), "max": float(column.max())})
+                continue
+            counts = self.class_counts(k)
+            names = self.class_names.get(name) or [str(c) for c in range(len(counts))]
+            tasks.append({"name": name, "classes": len(counts),
+                          "counts": {names[c]: int(n) for c, n in enumerate(counts)}})
+        return {
+            "path": self.path,
+            "file_layout": self.file_layout,
+            "input_layout": self.input_layout,
+            "file_shape": list(self.file_shape),
+            "example_shape": list(self.example_shape),
+            "rows": self.n_rows,
+            "feature_mbytes": round(self.nbytes / 1024**2, 2),
+            "tasks": tasks,
+            "groups": [{"index": g, "name": self.group_names[g], "start": s, "end": e, "rows": e - s}
+                       for g, (s, e) in enumerate(self.groups)],
+            "attrs": self.attrs,
+        }
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file (and any temporary it owns); the cached features stay usable."""
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            callback()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Database({self.path!r}, layout={self.file_layout}, rows={self.n_rows}, "
+                f"example_shape={self.example_shape}, labels={self.label_names}, groups={len(self.groups)})")
+
+
+def open_database(path, loader: str | None = None, **options) -> Database:
+    """Open a feature database with the loader plugin that handles it, and validate it.
+
+    Args:
+        path: the file (an HDF5 database, a meta table of wav files, or whatever
+            a third-party loader handles).
+        loader: a registered loader name; ``None`` picks the first loader whose
+            file patterns match ``path``.
+        **options: passed to the loader (see ``serzoo show loader NAME``).
+
+    Returns:
+        The validated :class:`Database`.
+
+    Raises:
+        DataError: no loader handles the file, or the file fails validation.
+    """
+    from pathlib import Path
+
+    from serzoo import plugin_manager
+    from serzoo.data.validate import validate
+
+    path = Path(path)
+    registry = plugin_manager.loaders()
+    if loader is None:
+        matches = [c for c in registry.list() if c.handles(str(path))]
+        if not matches:
+            known = "; ".join(f"{c.name}: {','.join(c.patterns)}" for c in registry.list()) or "none registered"
+            raise DataError(f"{path}: no loader handles this file name (loaders: {known}); name one with --loader")
+        # built-ins first, so a plugin cannot silently take over *.h5
+        matches.sort(key=lambda c: c.plugin != BUILTIN_PLUGIN)
+        component = matches[0]
+    else:
+        component = registry.get(loader)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    db = component.factory(str(path), **component.resolve(options))
+    if not isinstance(db, Database):
+        raise DataError(f"loader {component.name!r} returned {type(db).__name__}, not a serzoo Database")
+    try:
+        validate(db)
+    except Exception:
+        db.close()
+        raise
+    return db

@@ -1,0 +1,137 @@
+"""Reading SER_FEAT_EXT HDF5 databases, and the attributes serzoo adds to them.
+
+The original builder wrote four datasets and nothing else: ``feat``, ``label``
+and, when folds were asked for, ``start_indice``/``end_indice`` (float arrays,
+end exclusive). serzoo reads such files unchanged. Files it builds carry the
+same datasets plus root attributes (label, class and group names, feature
+settings, sample rate) and two optional datasets, ``n_frames`` and
+``utterance``, that the original trainer simply ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from serzoo.data.database import Database, detect_layout
+from serzoo.errors import DataError
+
+#: extra datasets serzoo writes: valid time steps per row, source file per row
+LENGTHS_DATASET = "n_frames"
+UTTERANCE_DATASET = "utterance"
+
+
+def encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn attribute values into what HDF5 stores well: lists and dicts become JSON text."""
+    out = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, dict)):
+            value = json.dumps(value)
+        out[key] = value
+    return out
+
+
+def decode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Read HDF5 attributes back into JSON-serialisable Python values."""
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, np.ndarray):
+            value = [v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v for v in value]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+def _group_bounds(f, path: Path) -> list[tuple[int, int]]:
+    have = [n for n in ("start_indice", "end_indice") if n in f]
+    if not have:
+        return []
+    if len(have) == 1:
+        missing = ({"start_indice", "end_indice"} - set(have)).pop()
+        raise DataError(f"{path}: dataset {have[0]!r} is there but {missing!r} is missing; groups need both")
+    start = np.asarray(f["start_indice"][()], dtype=np.float64).reshape(-1)
+    end = np.asarray(f["end_indice"][()], dtype=np.float64).reshape(-1)
+    if len(start) != len(end):
+        raise DataError(
+            f"{path}: 'start_indice' has {len(start)} groups but 'end_indice' has {len(end)}; they must match"
+        )
+    for name, values in (("start_indice", start), ("end_indice", end)):
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            g = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: dataset {name!r} group {g} is {values[g]!r}; row indices must be whole numbers")
+    return list(zip(start.astype(np.int64).tolist(), end.astype(np.int64).tolist()))
+
+
+def read_h5(path, layout: str | None = None) -> Database:
+    """Open an HDF5 feature database without reading the features.
+
+    Args:
+        path: the ``.h5`` file.
+        layout: force ``1d``, ``2d``, ``3d`` or ``flat`` when the shape is
+            ambiguous (a 5-D file with one time step); ``None`` or ``"auto"``
+            uses the file's ``layout`` attribute, else the shape.
+
+    Returns:
+        A :class:`Database` reading from the open file (closed by ``close()``).
+
+    Raises:
+        DataError: unreadable file, missing datasets, malformed shapes or group bounds.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+    try:
+        missing = [n for n in ("feat", "label") if n not in f or not isinstance(f[n], h5py.Dataset)]
+        if missing:
+            raise DataError(
+                f"{path}: missing dataset {' and '.join(repr(m) for m in missing)}; a feature database needs "
+                "'feat' (features, rows first) and 'label' (N, K label indices)"
+            )
+        feat = f["feat"]
+        if feat.dtype.kind not in "fiu":
+            raise DataError(f"{path}: dataset 'feat' has dtype {feat.dtype}; features must be numbers")
+        labels = np.asarray(f["label"][()])
+        if labels.dtype.kind not in "fiub" or labels.ndim not in (1, 2):
+            raise DataError(f"{path}: dataset 'label' has shape {labels.shape} and dtype {labels.dtype}; "
+                            "expected numbers shaped (N, K)")
+        attrs = decode_attrs(f.attrs)
+        hint = None if layout in (None, "", "auto") else layout
+        file_layout = detect_layout(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
+        groups = _group_bounds(f, path)
+        lengths = np.asarray(f[LENGTHS_DATASET][()]) if LENGTHS_DATASET in f else None
+        utterances = None
+        if UTTERANCE_DATASET in f:
+            utterances = [u.decode() if isinstance(u, bytes) else str(u) for u in f[UTTERANCE_DATASET][()]]
+        return Database(
+            feat, labels, file_layout=file_layout, path=str(path), groups=groups,
+            group_names=attrs.get("group_names"), label_names=attrs.get("label_names"),
+            class_names=attrs.get("class_names"), attrs=attrs, lengths=lengths, utterances=utterances,
+            on_close=f.close,
+        )
+    except Exception:
+        f.close()
+        raise
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A name next to ``path`` to write to before renaming, so no half-written file is left behind."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -1,0 +1,230 @@
+"""Wav decoding, resampling, feature extraction and building a database from a meta table."""
+
+from __future__ import annotations
+
+import struct
+import wave
+
+import numpy as np
+import pytest
+
+from serzoo.data.audio import FeatureExtractor, FeatureSettings, read_wav, resample, wav_header
+from serzoo.data.build import build_database
+from serzoo.data.database import open_database
+from serzoo.errors import ConfigError, DataError
+
+
+def write_pcm(path, samples, rate=16000, width=2, channels=1):
+    """Write integer PCM with the wave module (full scale = 1.0)."""
+    samples = np.asarray(samples, np.float64)
+    data = np.repeat(samples[:, None], channels, axis=1).reshape(-1)
+    if width == 1:
+        raw = np.round(data * 127 + 128).astype(np.uint8).tobytes()
+    elif width == 2:
+        raw = np.round(data * 32767).astype("<i2").tobytes()
+    elif width == 3:
+        v = np.round(data * (2**23 - 1)).astype(np.int32)
+        raw = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], axis=1).astype(np.uint8).tobytes()
+    else:
+        raw = np.round(data * (2**31 - 1)).astype("<i4").tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(raw)
+    return path
+
+
+def write_riff(path, fmt_tag, bits, payload, rate=16000, channels=1, extensible_sub=None):
+    """Write a RIFF/WAVE file by hand (float or extensible headers the wave module cannot write)."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, rate * block, block, bits)
+    if extensible_sub is not None:
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", extensible_sub) + b"\x00" * 14
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(payload)) + payload
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+TONE = 0.5 * np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
+def test_read_integer_pcm(tmp_path, width):
+    path = write_pcm(tmp_path / "a.wav", TONE, width=width, channels=2)
+    samples, rate = read_wav(path)
+    assert rate == 16000 and samples.dtype == np.float32 and samples.shape == TONE.shape
+    np.testing.assert_allclose(samples, TONE, atol=2.0 / 2 ** (8 * width - 1) + 1e-6)
+    assert wav_header(path) == (1600, 16000)
+
+
+def test_extensible_pcm_header_is_read(tmp_path):
+    payload = np.round(TONE * 32767).astype("<i2").tobytes()
+    path = write_riff(tmp_path / "ext.wav", 0xFFFE, 16, payload, extensible_sub=1)
+    samples, rate = read_wav(path)
+    assert rate == 16000 and wav_header(path) == (1600, 16000)
+    np.testing.assert_allclose(samples, TONE, atol=1e-4)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: write_riff(p, 3, 32, np.zeros(100, "<f4").tobytes()), "IEEE float audio is not supported"),
+    (lambda p: write_riff(p, 0xFFFE, 32, np.zeros(10, "<f4").tobytes(), extensible_sub=3), "IEEE float audio"),
+    (lambda p: write_riff(p, 7, 8, b"\x00" * 100), "mu-law audio is not supported"),
+    (lambda p: p.write_bytes(b"RIFF\x00\x00"), "unreadable WAV file"),
+    (lambda p: p.write_text("this is not audio at all"), "unreadable WAV file"),
+    (lambda p: write_pcm(p, np.zeros(0)), "holds no samples"),
+    (lambda p: None, "no such audio file"),
+])
+def test_bad_audio_gives_one_line_naming_the_file(tmp_path, make, message):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(DataError) as info:
+        read_wav(path)
+    assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_resample_keeps_frequency_and_level():
+    rate_in = 22050
+    tone = np.sin(2 * np.pi * 1000 * np.arange(rate_in) / rate_in)
+    out = resample(tone, rate_in, 16000)
+    assert len(out) == 16000
+    expected = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    np.testing.assert_allclose(out[200:-200], expected[200:-200], atol=1e-3)
+    # content above the new Nyquist frequency is filtered out, not folded back
+    high = np.sin(2 * np.pi * 10000 * np.arange(rate_in) / rate_in)
+    assert np.abs(resample(high, rate_in, 16000)[200:-200]).max() < 0.01
+    np.testing.assert_array_equal(resample(tone, 16000, 16000), tone.astype(np.float32))
+
+
+@pytest.mark.parametrize("feature, dim", [("logmel", 24), ("logspec", 257), ("raw", 400)])
+def test_feature_extractor_shapes(feature, dim):
+    settings = FeatureSettings(feature=feature, n_mels=24).resolved()
+    frames = FeatureExtractor(settings)(TONE.astype(np.float32), 16000)
+    assert frames.shape == (settings.n_frames(1600), dim) == (8, dim)
+    assert np.isfinite(frames).all()
+    if feature == "logmel":  # the 440 Hz tone lights up a low band
+        assert frames.mean(axis=0).argmax() < 8
+    short = FeatureExtractor(settings)(np.zeros(10, np.float32), 16000)  # shorter than one window
+    assert short.shape == (1, dim)
+
+
+def test_feature_settings_errors():
+    with pytest.raises(ConfigError, match="feature 'mfcc'"):
+        FeatureSettings(feature="mfcc").resolved()
+    with pytest.raises(ConfigError, match="mel range"):
+        FeatureSettings(fmax=9000).resolved()
+    with pytest.raises(ConfigError, match="shorter than the 400-sample window"):
+        FeatureSettings(n_fft=256).resolved()
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Six short utterances by three speakers, listed out of speaker order, at two sample rates."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "wav").mkdir()
+    lines = ["file\temotion\tspeaker\tarousal"]
+    speakers = ["s2", "s1", "s2", "s3", "s1", "s2"]
+    for i, spk in enumerate(speakers):
+        rate = 22050 if i % 2 else 16000
+        n = int(rate * (0.2 + 0.05 * i))
+        write_pcm(tmp_path / f"wav/u{i}.wav", 0.3 * rng.standard_normal(n).clip(-3, 3) / 3, rate=rate)
+        lines.append(f"wav/u{i}.wav\t{i % 3}\t{spk}\t{i % 2}")
+    (tmp_path / "meta.tsv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "meta.tsv"
+
+
+@pytest.mark.parametrize("layout, context, shape", [
+    ("1d", 1, (6, 20, 16)),
+    ("1d", 3, (6, 6, 48)),
+    ("2d", 2, (6, 10, 1, 2, 16)),
+    ("3d", 4, (6, 1, 5, 4, 16)),
+])
+def test_build_layouts_and_groups(corpus, tmp_path, layout, context, shape):
+    out = build_database(corpus, tmp_path / "db.h5", labels="emotion,arousal", group="speaker", n_mels=16,
+                         max_steps=20, context=context, layout=layout, progress=False,
+                         class_names=["emotion=neutral,happy,angry"])
+    import h5py
+
+    with h5py.File(out, "r") as hf:
+        assert hf["feat"].shape == shape and hf["label"].dtype == np.float64
+        # rows ordered by group, groups in order of first appearance: s2 (0, 2, 5), s1 (1, 4), s3 (3)
+        np.testing.assert_array_equal(hf["start_indice"][()], [0, 3, 5])
+        np.testing.assert_array_equal(hf["end_indice"][()], [3, 5, 6])
+    order = [0, 2, 5, 1, 4, 3]
+    with open_database(out) as db:
+        assert db.file_layout == layout and db.label_names == ["emotion", "arousal"]
+        assert db.group_names == ["s2", "s1", "s3"]
+        assert db.class_names == {"emotion": ["neutral", "happy", "angry"]}
+        assert db.utterances == [f"wav/u{i}.wav" for i in order]
+        np.testing.assert_array_equal(db.labels, [[i % 3, i % 2] for i in order])
+        assert db.attrs["sample_rate"] == 16000 and db.attrs["features"]["context"] == context
+        # the shortest utterance (0.2 s = 18 frames) is zero-padded at the end
+        x = db.features([0])[0]
+        steps = 18 // context
+        assert db.lengths[0] == min(steps, shape[1] if layout != "3d" else shape[2])
+        assert np.all(x[db.lengths[0]:] == 0) and np.any(x[: db.lengths[0]] != 0)
+
+
+def test_build_matches_direct_extraction(corpus, tmp_path):
+    out = build_database(corpus, tmp_path / "db.h5", n_mels=16, progress=False)  # group: auto -> speaker
+    settings = FeatureSettings(n_mels=16).resolved()
+    direct = FeatureExtractor(settings).from_file(corpus.parent / "wav/u1.wav")  # 22.05 kHz file
+    with open_database(out) as db:
+        assert db.label_names == ["emotion", "arousal"] and len(db.groups) == 3
+        row = db.utterances.index("wav/u1.wav")
+        assert db.example_shape == (settings.n_frames(int(0.45 * 16000)), 16)  # longest utterance
+        np.testing.assert_allclose(db.features([row])[0, : len(direct)], direct, rtol=1e-5, atol=1e-5)
+
+
+def test_audio_loader_builds_once_into_the_cache(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("SERZOO_CACHE", str(tmp_path / "cache"))
+    with open_database(corpus, n_mels=8, labels="emotion") as db:
+        assert db.example_shape[1] == 8 and db.label_names == ["emotion"] and len(db.groups) == 3
+        first = db.path
+    with open_database(corpus, n_mels=8, labels="emotion") as db:
+        assert db.path == first  # reused
+    assert len(list((tmp_path / "cache" / "audio").glob("*.h5"))) == 1
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda lines: lines[:1] + [lines[1] + "\textra"] + lines[2:], "line 2: 5 columns where the header has 4"),
+    (lambda lines: lines[:2] + ["wav/u1.wav\tx\ts1\t0"] + lines[3:], "line 3, column 'emotion': 'x' is not an integer"),
+    (lambda lines: lines[:2] + ["wav/nope.wav\t0\ts1\t0"] + lines[3:], "1 of 6 wav files are missing"),
+    (lambda lines: lines[:1], "needs a header line and at least one row"),
+])
+def test_bad_meta_tables(corpus, tmp_path, edit, message):
+    lines = corpus.read_text().splitlines()
+    corpus.write_text("\n".join(edit(lines)) + "\n")
+    with pytest.raises(DataError, match="meta.tsv") as info:
+        build_database(corpus, tmp_path / "db.h5", progress=False)
+    assert message in str(info.value)
+    assert not list(tmp_path.glob("*.h5")) and not list(tmp_path.glob(".*tmp"))  # nothing half-written
+
+
+def test_bad_build_options(corpus, tmp_path):
+    with pytest.raises(ConfigError, match="--group 'spk': .* has no such column"):
+        build_database(corpus, tmp_path / "db.h5", group="spk", progress=False)
+    with pytest.raises(DataError, match="emotion 2 is outside the 2 classes"):
+        build_database(corpus, tmp_path / "db.h5", class_names=["emotion=a,b"], progress=False)
+    with pytest.raises(ConfigError, match="is not one of the labels"):
+        build_database(corpus, tmp_path / "db.h5", labels="emotion", class_names=["arousal=a,b"], progress=False)
+    with pytest.raises(ConfigError, match="several sample rates"):
+        build_database(corpus, tmp_path / "db.h5", sample_rate=0, progress=False)
+
+
+def test_unreadable_wav_in_corpus_stops_the_build(corpus, tmp_path):
+    write_riff(corpus.parent / "wav/u3.wav", 3, 32, np.zeros(100, "<f4").tobytes())
+    with pytest.raises(DataError, match=r"u3\.wav: IEEE float audio is not supported"):
+        build_database(corpus, tmp_path / "db.h5", progress=False)
+    assert not (tmp_path / "db.h5").exists()
+
+
+def test_cli_build_shows_progress_and_errors(corpus, tmp_path, invoke):
+    result = invoke("data", "build", corpus, "-o", tmp_path / "db.h5", "--labels", "emotion",
+                    "--group", "speaker", "--n-mels", "8", "--layout", "2d", "--context", "2")
+    assert result.exit_code == 0, result.output
+    assert "Extracting features" in result.output and "6 rows" in result.output
+    with open_database(tmp_path / "db.h5") as db:
+        assert db.file_layout == "2d" and db.example_shape[1:] == (2, 8, 1)
+    result = invoke("data", "build", corpus, "-o", tmp_path / "x.h5", "--labels", "mood")
+    assert result.exit_code == 2 and "--labels 'mood'" in result.output
