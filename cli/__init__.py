@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -66,6 +67,8 @@ def _format_warning(message, category, filename, lineno, line=None):
 
 def main() -> None:
     """Entry point of the ``serzoo`` script."""
+    # TensorFlow's C++ start-up chatter drowns serzoo's own progress lines; TF reads this at import
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _format_warning
     try:
         cli.main(prog_name="serzoo")

@@ -56,6 +56,8 @@ def _echo(message: str) -> None:
 @click.option("--max-folds", type=int, default=None, help="Run only the first N folds (quick checks; results say so).")
 @click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
+@click.option("--standardize/--no-standardize", default=True, show_default=True,
+              help="Standardise each feature with the training fold's mean and variance (stored in the model).")
 @click.option("--jit/--no-jit", "jit_compile", default=True, show_default=True, help="Compile training steps with XLA.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from serzoo import plugin_manager
 from serzoo.errors import ConfigError, LayoutError
 from serzoo.registry import LAYOUTS, Block
@@ -327,7 +329,7 @@ def _check_heads(heads) -> None:
         seen.add(head.name)
 
 
-def build_model(plan: Plan, input_shape, heads, name: str = "serzoo"):
+def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalization=None):
     """Build the Keras functional model of a plan.
 
     Args:
@@ -335,6 +337,9 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo"):
         input_shape: shape of one example, channels-last, such as ``(T, C, D, 1)``.
         heads: one :class:`Head` per task.
         name: the model's name.
+        normalization: optional ``(mean, variance)`` per feature (last axis before the
+            channel axis), standardising the input inside the model, so that a saved
+            model carries the training statistics.
 
     Returns:
         A ``keras.Model`` with input ``features`` and a dict of outputs keyed by head name:
@@ -356,6 +361,11 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo"):
     registry = plugin_manager.blocks()
     inputs = keras.Input(shape=input_shape, name="features")
     x = inputs
+    if normalization is not None:
+        mean, variance = (np.asarray(v, dtype="float32") for v in normalization)
+        # volume and frames end in a channel axis of 1: the features are the axis before it
+        axis = -2 if plan.input_layout in ("volume", "frames") else -1
+        x = keras.layers.Normalization(axis=axis, mean=mean, variance=variance, name="standardize")(x)
     for index, step in enumerate(plan.steps, 1):
         prefix = f"b{index}_{step.block}"
         x = _adapt(x, step.adapter_before, f"b{index}")

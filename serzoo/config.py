@@ -43,6 +43,7 @@ class TrainConfig:
     folds: int = 5
     val_share: float = 0.1
     streaming: str = "auto"
+    standardize: bool = True
     jit_compile: bool = True
     tensorboard: bool = False
     max_folds: int | None = None

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import tempfile
+import warnings
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,13 +87,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def import_layer_modules() -> None:
-    """Load the plugins and import every module that registers custom Keras layers."""
-    from serzoo.plugin_manager import blocks, losses
+    """Load the plugins and import every module that registers custom Keras objects.
 
-    modules = {m for block in blocks() for m in block.layer_modules}
-    modules |= {m for loss in losses() for m in loss.layer_modules}
-    for module in sorted(modules):
-        importlib.import_module(module)
+    A module that fails to import is skipped with a warning naming it: models
+    that do not use its layers still load.
+    """
+    from serzoo.plugin_manager import PluginWarning, blocks, losses
+
+    owners = {m: c.plugin for kind in (blocks(), losses()) for c in kind for m in c.layer_modules}
+    for module, plugin in sorted(owners.items()):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            warnings.warn(f"plugin {plugin!r}: layer module {module} failed to import: {type(exc).__name__}: {exc}",
+                          PluginWarning, stacklevel=2)
 
 
 def load_model(path: str | os.PathLike, compile: bool = True):
@@ -107,4 +116,11 @@ def load_model(path: str | os.PathLike, compile: bool = True):
         raise DataError(f"{path}: no such model file")
     metadata = read_metadata(path)
     import_layer_modules()
-    return keras.saving.load_model(path, compile=compile), metadata
+    try:
+        return keras.saving.load_model(path, compile=compile), metadata
+    except (TypeError, ValueError) as exc:
+        missing = re.search(r"'registered_name': '([^']+>[^']+)'", str(exc))
+        if "Could not locate" in str(exc) and missing:
+            raise DataError(f"{path}: Keras object {missing.group(1)} is not registered; "
+                            "is the plugin that made the model installed?") from None
+        raise

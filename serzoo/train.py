@@ -258,7 +258,8 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
         echo(f"  resuming at epoch {initial_epoch + 1}")
     else:
         heads = [Head(t.name, t.num_classes) for t in tasks]
-        model = build_model(prep.plan, db.example_shape, heads, name=f"serzoo_fold{fold}")
+        stats = _feature_stats(prep, x_train, train_rows) if cfg.standardize else None
+        model = build_model(prep.plan, db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=stats)
         optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
         loss_objects = {}
         for t in tasks:
@@ -316,6 +317,23 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     if last_path.exists():
         last_path.unlink()  # only needed to resume this fold; the selected model is model.keras
     return result
+
+
+def _feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+    axis = -2 if prep.db.input_layout in ("volume", "frames") else -1
+    total = sq = None
+    count = 0
+    chunks = [x_train] if x_train is not None else (
+        prep.db.features(np.sort(train_rows[i:i + 256])) for i in range(0, len(train_rows), 256))
+    for chunk in chunks:
+        flat = np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        sq = (flat ** 2).sum(0) if sq is None else sq + (flat ** 2).sum(0)
+        count += len(flat)
+    mean = total / count
+    variance = np.maximum(sq / count - mean ** 2, 1e-8)
+    return mean, variance
 
 
 def _decode_joint(tasks, drive_new, train_labels, sample_by) -> np.ndarray:

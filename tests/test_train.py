@@ -191,3 +191,22 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_db, tmp_path):
     b = json.loads((killed_dir / "results.json").read_text())
     assert [f["test"] for f in a["folds"]] == [f["test"] for f in b["folds"]]
     assert a["summary"] == b["summary"]
+
+
+def test_loading_a_model_whose_plugin_is_gone_names_the_layer(tmp_path):
+    import keras
+
+    from serzoo.errors import DataError
+    from serzoo.serialization import load_model, save_model
+
+    @keras.saving.register_keras_serializable(package="vanishing-plugin")
+    class Vanishing(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Vanishing()(inputs))
+    save_model(model, tmp_path / "m.keras", {"tasks": []})
+    del keras.saving.get_custom_objects()["vanishing-plugin>Vanishing"]
+    with pytest.raises(DataError, match="vanishing-plugin>Vanishing is not registered"):
+        load_model(tmp_path / "m.keras")
