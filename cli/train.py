@@ -58,7 +58,8 @@ def _echo(message: str) -> None:
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
 @click.option("--standardize/--no-standardize", default=True, show_default=True,
               help="Standardise each feature with the training fold's mean and variance (stored in the model).")
-@click.option("--jit/--no-jit", "jit_compile", default=True, show_default=True, help="Compile training steps with XLA.")
+@click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
+              help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where models, logs and results go; default: runs/TIMESTAMP-BLOCKS.")
@@ -110,14 +111,14 @@ def train(resume, run_dir, dry_run, **options) -> None:
 
 
 def _print_dry_run(prep) -> None:
-    from serzoo.assemble import Head, build_model
+    from serzoo.assemble import Head, build_model, summary_text
 
     click.echo(prep.plan.describe())
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])
-    model.summary(print_fn=lambda line, **_: click.echo(line))
-    click.echo(f"parameters: {model.count_params():,}")
+    click.echo(summary_text(model))
     for split in prep.splits:
-        click.echo(f"{split.name}: " + json.dumps(split.sizes()))
+        groups = f"test groups {split.test_groups}, val groups {split.val_groups}; " if split.test_groups else ""
+        click.echo(f"{split.name}: {groups}rows " + json.dumps(split.sizes()))
 
 
 def register(cli: click.Group) -> None:

@@ -44,7 +44,7 @@ class TrainConfig:
     val_share: float = 0.1
     streaming: str = "auto"
     standardize: bool = True
-    jit_compile: bool = True
+    jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None
 

@@ -164,15 +164,20 @@ def _stream_dataset(db, rows, tasks, weights, order_for_epoch, batch_size, seed)
                                 {k: tf.gather(v, r) for k, v in w_t.items()}))
 
 
-def _predict(model, prep: Prepared, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-    if not prep.streaming:
-        out = model.predict(prep.db.features(rows), batch_size=batch_size, verbose=0)
-    else:
-        from serzoo.data.stream import make_dataset
+def _predict(model, prep: Prepared, rows: np.ndarray, batch_size: int, features=None) -> dict[str, np.ndarray]:
+    """Model outputs for database rows; ``features`` are those rows already in memory, if at hand."""
+    if features is None and not prep.streaming:
+        features = prep.db.features(rows)
+    if features is not None:
+        # predict_on_batch reuses the compiled predict function; model.predict would build a
+        # tf.data pipeline on every call, which costs more than the prediction on small splits
+        step = max(batch_size, 256)
+        parts = [model.predict_on_batch(features[i:i + step]) for i in range(0, len(features), step)]
+        return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]} if parts else {}
+    from serzoo.data.stream import make_dataset
 
-        ds = make_dataset(prep.db, lambda: rows, batch_size, streaming=True, shuffle=False).map(lambda x, r: x)
-        out = model.predict(ds, verbose=0)
-    return {k: np.asarray(v) for k, v in out.items()}
+    ds = make_dataset(prep.db, lambda: rows, batch_size, streaming=True, shuffle=False).map(lambda x, r: x)
+    return {k: np.asarray(v) for k, v in model.predict(ds, verbose=0).items()}
 
 
 def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -272,9 +277,10 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
 
     has_val = len(split.val) > 0
     val_labels = db.labels[split.val] if has_val else None
+    x_val = db.features(split.val) if has_val and not prep.streaming else None
 
     def validate_fn(m) -> tuple[float, dict]:
-        report = evaluate(tasks, val_labels, _predict(m, prep, split.val, cfg.batch_size))
+        report = evaluate(tasks, val_labels, _predict(m, prep, split.val, cfg.batch_size, x_val))
         return selection_score(tasks, report), report
 
     checkpoint = FoldCheckpoint(

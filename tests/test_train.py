@@ -210,3 +210,12 @@ def test_loading_a_model_whose_plugin_is_gone_names_the_layer(tmp_path):
     del keras.saving.get_custom_objects()["vanishing-plugin>Vanishing"]
     with pytest.raises(DataError, match="vanishing-plugin>Vanishing is not registered"):
         load_model(tmp_path / "m.keras")
+
+
+def test_dry_run_prints_model_and_folds_and_trains_nothing(invoke, tiny_db, tmp_path):
+    result = invoke("train", "--data", tiny_db, "--tasks", "emotion:3:0", "--blocks", "cnn1d,lstm,dense",
+                    "--dry-run", "--run-dir", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert "b1_cnn1d" in result.output and "Parameters:" in result.output
+    assert result.output.count("test groups") == 4
+    assert not (tmp_path / "r").exists()
