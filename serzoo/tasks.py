@@ -72,7 +72,7 @@ def _column(text: str, label_names: Sequence[str], where: str) -> int:
 
 
 def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict[str, int] | None = None) -> list[Task]:
-    """Parse ``--tasks``; without it, one task per... the first label column.
+    """Parse ``--tasks``; without it, one classification task on the first label column.
 
     Args:
         text: the option value, or ``None`` for the default task.

@@ -64,9 +64,8 @@ def prepare(config: TrainConfig) -> Prepared:
 
     config.validate()
     db = open_database(config.data or default_demo_path(), loader=config.loader)
-    counts = {name: db.num_classes(name) for name in db.label_names if db.class_names.get(name)}
-    if not config.tasks and db.label_names and db.label_names[0] not in counts:
-        counts[db.label_names[0]] = db.num_classes(0)
+    # declared class names, else the largest index + 1 (a float label then fails check_labels, clearly)
+    counts = {name: db.num_classes(name) for name in db.label_names}
     tasks = parse_tasks(config.tasks, db.label_names, counts)
     check_labels(tasks, db.labels)
     for task in tasks:

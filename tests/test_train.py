@@ -219,3 +219,22 @@ def test_dry_run_prints_model_and_folds_and_trains_nothing(invoke, tiny_db, tmp_
     assert "b1_cnn1d" in result.output and "Parameters:" in result.output
     assert result.output.count("test groups") == 4
     assert not (tmp_path / "r").exists()
+
+
+def test_smote_with_joint_label_keeps_every_task_label(tiny_db, tmp_path):
+    _run(tiny_db, tmp_path, tasks="emotion:3:0,arousal:2:1", sampler="smote", sample_by="joint",
+         sampler_opts=["k_neighbors=2"], max_folds=1, epochs=1)
+    fold = json.loads((tmp_path / "run" / "fold00" / "result.json").read_text())
+    # joint classes present in training: (0,0), (1,1), (2,1); all raised to the majority count
+    assert fold["sampler"]["rows_after"] == 3 * 14 * len(fold["groups"]["train"])
+    assert fold["sampler"]["driven_by"] == "joint emotion x arousal"
+
+
+def test_decode_joint_inverts_the_joint_label():
+    from serzoo.tasks import driving_labels, parse_tasks
+    from serzoo.train import _decode_joint
+
+    tasks = parse_tasks("a:3:0,b:2:1", ["a", "b"])
+    labels = np.array([[2, 1], [0, 0], [1, 1]], dtype=float)
+    joint, _ = driving_labels(tasks, labels, "joint")
+    np.testing.assert_array_equal(_decode_joint(tasks, joint, labels, "joint"), labels)
