@@ -60,7 +60,7 @@ def _echo(message: str) -> None:
               help="Standardise each feature with the training fold's mean and variance (stored in the model).")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
               help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
-@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where models, logs and results go; default: runs/TIMESTAMP-BLOCKS.")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True), default=None,

@@ -9,6 +9,7 @@ rows only.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import time
 import warnings
@@ -63,6 +64,8 @@ def prepare(config: TrainConfig) -> Prepared:
     from serzoo.data.stream import use_streaming
 
     config.validate()
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'serzoo[tensorboard]'")
     db = open_database(config.data or default_demo_path(), loader=config.loader)
     # declared class names, else the largest index + 1 (a float label then fails check_labels, clearly)
     counts = {name: db.num_classes(name) for name in db.label_names}

@@ -238,3 +238,9 @@ def test_decode_joint_inverts_the_joint_label():
     labels = np.array([[2, 1], [0, 0], [1, 1]], dtype=float)
     joint, _ = driving_labels(tasks, labels, "joint")
     np.testing.assert_array_equal(_decode_joint(tasks, joint, labels, "joint"), labels)
+
+
+def test_tensorboard_logs_per_fold(tiny_db, tmp_path):
+    pytest.importorskip("tensorboard")
+    _run(tiny_db, tmp_path, tasks="emotion:3:0", max_folds=1, epochs=1, tensorboard=True)
+    assert list((tmp_path / "run" / "fold00" / "tensorboard").rglob("events.out.tfevents.*"))
