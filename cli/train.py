@@ -74,7 +74,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train                                   # the built-in demo corpus
       serzoo train --data emodb.h5 --blocks cnn1d,lstm,dense --class-weights auto
       serzoo train --data db.h5 --tasks arousal:3:4,valence:3:5 --sampler oversample --sample-by arousal
-      serzoo train --resume runs/20261123-101500-cnn1d-lstm-dense
+      serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo import train as training
 

@@ -18,7 +18,7 @@ class TrainConfig:
 
     data: str | None = None
     loader: str | None = None
-    blocks: str = "cnn1d,lstm,dense"
+    blocks: str = "cnn1d,attention,dense"
     opts: list[str] = field(default_factory=list)
     dropout: float | None = None
     l2: float | None = None
