@@ -9,6 +9,7 @@ selection state (best score, best epoch, epochs without improvement) in one
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +57,9 @@ class FoldCheckpoint(keras.callbacks.Callback):
         if self.validate is not None:
             score, report = self.validate(self.model)
             logs["val_score"] = score
-            improved = score > self.best_score
+            # the first epoch always counts, so best weights exist even when scores are NaN
+            improved = self.best_epoch < 0 or score > self.best_score or (
+                math.isnan(self.best_score) and not math.isnan(score))
         else:
             score, report, improved = float("nan"), None, True
         if improved:
@@ -69,7 +72,8 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.last_epoch = epoch
         self.finished = stop or epoch + 1 >= self.epochs
         state = {"epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
-                 "best_report": self.best_report, "wait": self.wait, "finished": self.finished}
+                 "best_report": self.best_report, "wait": self.wait, "finished": self.finished,
+                 "seed_states": seed_states(self.model)}
         save_model(self.model, self.last_path, {**self.metadata, "state": state})
         loss = logs.get("loss", float("nan"))
         val = f", val score {score:.3f}" if self.validate is not None else ""
@@ -79,3 +83,21 @@ class FoldCheckpoint(keras.callbacks.Callback):
             self.echo(f"  early stop: no validation improvement for {self.wait} epochs")
             self.model.stop_training = True
 
+
+
+def seed_states(model) -> dict[str, list[int]]:
+    """The random-number states of dropout and other random layers.
+
+    Keras saves them neither with the model nor with its weights; without them a
+    resumed run would draw other dropout masks than an uninterrupted one.
+    """
+    return {v.path: [int(i) for i in keras.ops.convert_to_numpy(v).ravel()]
+            for v in model.variables if "seed_generator_state" in v.path}
+
+
+def restore_seed_states(model, states: dict[str, list[int]]) -> None:
+    """Put back the states saved by :func:`seed_states`."""
+    for variable in model.variables:
+        if variable.path in states:
+            variable.assign(keras.ops.reshape(keras.ops.convert_to_tensor(states[variable.path], variable.dtype),
+                                              variable.shape))

@@ -136,50 +136,44 @@ def _signature(tf, shape, tasks):
     )
 
 
-def _array_dataset(x, labels, tasks, weights, order_for_epoch, batch_size):
-    """Batches of in-memory rows in the order ``order_for_epoch()`` gives, drawn anew each epoch."""
+def _train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape):
+    """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
+
+    ``fetch(positions)`` returns the features of those training positions: a slice of
+    the rows in memory, or a read from the file when streaming. Keeping the sampler's
+    order (rather than a shuffle buffer) keeps class-balanced batches balanced and makes
+    streaming and in-memory training see the same batches.
+    """
     import tensorflow as tf
 
     y, w = _targets(tasks, labels, weights)
+    chunk = max(batch_size, 1024 // batch_size * batch_size)  # file reads of whole batches
 
     def generate():
         order = order_for_epoch()
-        for start in range(0, len(order), batch_size):
-            pos = order[start:start + batch_size]
-            yield x[pos], {k: v[pos] for k, v in y.items()}, {k: v[pos] for k, v in w.items()}
+        for c in range(0, len(order), chunk):
+            pos = order[c:c + chunk]
+            x = fetch(pos)
+            for b in range(0, len(pos), batch_size):
+                p = pos[b:b + batch_size]
+                yield x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
 
-    sig = _signature(tf, x.shape[1:], tasks)
+    sig = _signature(tf, example_shape, tasks)
     return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)
-
-
-def _stream_dataset(db, rows, tasks, weights, order_for_epoch, batch_size, seed):
-    """Batches read from the file; targets looked up by row number."""
-    import tensorflow as tf
-
-    from serzoo.data.stream import make_dataset
-
-    y, w = _targets(tasks, db.labels, weights)
-    y_t = {k: tf.constant(v) for k, v in y.items()}
-    w_t = {k: tf.constant(v) for k, v in w.items()}
-    ds = make_dataset(db, lambda: rows[order_for_epoch()], batch_size, streaming=True, shuffle=True, seed=seed)
-    return ds.map(lambda x, r: (x, {k: tf.gather(v, r) for k, v in y_t.items()},
-                                {k: tf.gather(v, r) for k, v in w_t.items()}))
 
 
 def _predict(model, prep: Prepared, rows: np.ndarray, batch_size: int, features=None) -> dict[str, np.ndarray]:
     """Model outputs for database rows; ``features`` are those rows already in memory, if at hand."""
     if features is None and not prep.streaming:
         features = prep.db.features(rows)
-    if features is not None:
-        # predict_on_batch reuses the compiled predict function; model.predict would build a
-        # tf.data pipeline on every call, which costs more than the prediction on small splits
-        step = max(batch_size, 256)
-        parts = [model.predict_on_batch(features[i:i + step]) for i in range(0, len(features), step)]
-        return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]} if parts else {}
-    from serzoo.data.stream import make_dataset
-
-    ds = make_dataset(prep.db, lambda: rows, batch_size, streaming=True, shuffle=False).map(lambda x, r: x)
-    return {k: np.asarray(v) for k, v in model.predict(ds, verbose=0).items()}
+    # predict_on_batch reuses the compiled predict function; model.predict would build a
+    # tf.data pipeline on every call, which costs more than the prediction on small splits
+    step = max(batch_size, 256)
+    parts = []
+    for i in range(0, len(rows), step):
+        x = features[i:i + step] if features is not None else prep.db.features(rows[i:i + step])
+        parts.append(model.predict_on_batch(x))
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]} if parts else {}
 
 
 def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -216,7 +210,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     import keras
 
     from serzoo.assemble import build_model
-    from serzoo.callbacks import FoldCheckpoint
+    from serzoo.callbacks import FoldCheckpoint, restore_seed_states
 
     cfg, tasks, db = prep.config, prep.tasks, prep.db
     split.check_disjoint()
@@ -230,7 +224,11 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     sampler_record = {"name": prep.sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
                       "rows_before": int(len(train_rows))}
 
+    last_path, best_path = fold_dir / "last.keras", fold_dir / "best.weights.h5"
+    state = read_metadata(last_path).get("state") if last_path.exists() else None
     x_train = None if prep.streaming else db.features(train_rows)
+    # statistics of the real training rows, before a sampler adds synthetic ones (a resumed model has them)
+    stats = _feature_stats(prep, x_train, train_rows) if cfg.standardize and state is None else None
     sampler, options = prep.sampler, prep.sampler.resolve(prep.sampler_options)
     drive = np.zeros(len(train_rows), dtype=np.int64)
     if sampler.name != "none":
@@ -250,22 +248,21 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
 
     sampler_record["rows_after"] = int(len(x_train)) if prep.sampler.needs_features else int(len(order_for_epoch()))
     if prep.streaming:
-        dataset = _stream_dataset(db, train_rows, tasks, weights, order_for_epoch, cfg.batch_size, cfg.seed + fold)
+        fetch = lambda pos: db.features(train_rows[pos])  # noqa: E731
     else:
-        dataset = _array_dataset(x_train, train_labels, tasks, weights, order_for_epoch, cfg.batch_size)
+        fetch = x_train.__getitem__
+    dataset = _train_dataset(fetch, train_labels, tasks, weights, order_for_epoch, cfg.batch_size, db.example_shape)
 
-    last_path, best_path = fold_dir / "last.keras", fold_dir / "best.weights.h5"
-    state = read_metadata(last_path).get("state") if last_path.exists() else None
     keras.utils.set_random_seed(cfg.seed + fold)
     if state is not None:
         from serzoo.serialization import load_model
 
         model, _ = load_model(last_path)
+        restore_seed_states(model, state.get("seed_states", {}))
         initial_epoch = state["epoch"] + 1
         echo(f"  resuming at epoch {initial_epoch + 1}")
     else:
         heads = [Head(t.name, t.num_classes) for t in tasks]
-        stats = _feature_stats(prep, x_train, train_rows) if cfg.standardize else None
         model = build_model(prep.plan, db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=stats)
         optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
         loss_objects = {}

@@ -156,7 +156,7 @@ def test_cli_train_one_line_error(invoke, tiny_db, tmp_path):
 def _train_cmd(tiny_db, run_dir, *extra):
     code = "import sys; from serzoo.cli import main; sys.argv[0] = 'serzoo'; main()"
     return [sys.executable, "-c", code, "train", "--data", str(tiny_db), "--tasks", "emotion:3:0",
-            "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--epochs", "6", "--patience", "0",
+            "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--dropout", "0.3", "--epochs", "6", "--patience", "0",
             "--max-folds", "2", "--batch-size", "8", "--no-jit", "--seed", "3", *extra]
 
 
@@ -191,6 +191,10 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_db, tmp_path):
     b = json.loads((killed_dir / "results.json").read_text())
     assert [f["test"] for f in a["folds"]] == [f["test"] for f in b["folds"]]
     assert a["summary"] == b["summary"]
+    for fold in ("fold00", "fold01"):  # the predictions themselves, not only rounded metrics
+        pa = np.load(tmp_path / "straight" / fold / "predictions.npz")
+        pb = np.load(killed_dir / fold / "predictions.npz")
+        np.testing.assert_array_equal(pa["pred_emotion"], pb["pred_emotion"])
 
 
 def test_loading_a_model_whose_plugin_is_gone_names_the_layer(tmp_path):
@@ -244,3 +248,14 @@ def test_tensorboard_logs_per_fold(tiny_db, tmp_path):
     pytest.importorskip("tensorboard")
     _run(tiny_db, tmp_path, tasks="emotion:3:0", max_folds=1, epochs=1, tensorboard=True)
     assert list((tmp_path / "run" / "fold00" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_streaming_trains_on_the_same_batches_as_memory(tiny_db, tmp_path):
+    memory, _ = _run(tiny_db, tmp_path / "m", tasks="emotion:3:0", sampler="balanced", streaming="memory",
+                     max_folds=1, dropout=0.2)
+    stream, prep = _run(tiny_db, tmp_path / "s", tasks="emotion:3:0", sampler="balanced", streaming="stream",
+                        max_folds=1, dropout=0.2)
+    assert prep.streaming
+    a = json.loads((tmp_path / "m" / "run" / "fold00" / "result.json").read_text())
+    b = json.loads((tmp_path / "s" / "run" / "fold00" / "result.json").read_text())
+    assert a["val"] == b["val"] and a["test"] == b["test"]
