@@ -85,19 +85,24 @@ class FoldCheckpoint(keras.callbacks.Callback):
 
 
 
-def seed_states(model) -> dict[str, list[int]]:
-    """The random-number states of dropout and other random layers.
+def seed_states(model) -> list[list[int]]:
+    """The random-number states of dropout and other random layers, in model order.
 
     Keras saves them neither with the model nor with its weights; without them a
-    resumed run would draw other dropout masks than an uninterrupted one.
+    resumed run would draw other dropout masks than an uninterrupted one. A list,
+    not a dict by path: every seed generator's variable has the same path.
     """
-    return {v.path: [int(i) for i in keras.ops.convert_to_numpy(v).ravel()]
-            for v in model.variables if "seed_generator_state" in v.path}
+    return [[int(i) for i in keras.ops.convert_to_numpy(v).ravel()] for v in _seed_variables(model)]
 
 
-def restore_seed_states(model, states: dict[str, list[int]]) -> None:
-    """Put back the states saved by :func:`seed_states`."""
-    for variable in model.variables:
-        if variable.path in states:
-            variable.assign(keras.ops.reshape(keras.ops.convert_to_tensor(states[variable.path], variable.dtype),
-                                              variable.shape))
+def restore_seed_states(model, states: list[list[int]]) -> None:
+    """Put back the states saved by :func:`seed_states` (the model must have the same architecture)."""
+    variables = _seed_variables(model)
+    if len(variables) != len(states):
+        raise ValueError(f"checkpoint has {len(states)} random-layer states, the model {len(variables)}")
+    for variable, state in zip(variables, states):
+        variable.assign(keras.ops.reshape(keras.ops.convert_to_tensor(state, variable.dtype), variable.shape))
+
+
+def _seed_variables(model) -> list:
+    return [v for v in model.variables if "seed_generator_state" in v.path]

@@ -258,7 +258,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
         from serzoo.serialization import load_model
 
         model, _ = load_model(last_path)
-        restore_seed_states(model, state.get("seed_states", {}))
+        restore_seed_states(model, state["seed_states"])
         initial_epoch = state["epoch"] + 1
         echo(f"  resuming at epoch {initial_epoch + 1}")
     else:
