@@ -7,9 +7,29 @@ exactly these names, so ``--dropout`` and ``--l2`` reach it (see
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import importlib
+from typing import Any, Callable, Mapping
 
 from serzoo.registry import Param
+
+def deferred_factory(function: str, name: str, doc: str, **fixed: Any) -> Callable:
+    """A block factory that imports ``serzoo.plugins.conv_layers`` only when a model is built.
+
+    Args:
+        function: the builder in ``conv_layers`` to call as ``function(x, **fixed, **options)``.
+        name: the block name, for the factory's ``__name__``.
+        doc: the factory's docstring.
+        fixed: arguments bound at registration, such as ``kind="2d"``.
+    """
+
+    def build(x, **options):
+        builder = getattr(importlib.import_module("serzoo.plugins.conv_layers"), function)
+        return builder(x, **fixed, **options)
+
+    build.__name__ = f"build_{name}"
+    build.__doc__ = doc
+    return build
+
 
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "linear")
 

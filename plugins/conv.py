@@ -11,17 +11,6 @@ from serzoo.plugins import common
 from serzoo.registry import Block, Param
 
 
-def _factory(kind: str):
-    def build(x, **options):
-        from serzoo.plugins.conv_layers import conv_stack
-
-        return conv_stack(x, kind=kind, **options)
-
-    build.__name__ = f"build_cnn{kind}"
-    build.__doc__ = f"Build a cnn{kind} block: convolutions, each followed by activation, pooling and dropout."
-    return build
-
-
 _DESCRIPTIONS = {
     "1d": "1-D convolutions over time on a sequence of vectors",
     "2d": "2-D convolutions over each time step's context window x features",
@@ -35,7 +24,9 @@ def serzoo_register_blocks(register):
         register(Block(
             name=f"cnn{kind}",
             description=_DESCRIPTIONS[kind],
-            factory=_factory(kind),
+            factory=common.deferred_factory(
+                "conv_stack", f"cnn{kind}", kind=kind,
+                doc=f"Build a cnn{kind} block: convolutions, each followed by activation, pooling and dropout."),
             params=(
                 Param("filters", "ints", (32, 64) if kind == "1d" else (16, 32), "filters of each layer; one layer per value"),
                 *common.axis_params(kind),

@@ -15,28 +15,6 @@ LAYERS = ("serzoo.plugins.keras_layers",)
 _AXES = {"1d": "time", "2d": "context x features of each time step", "3d": "time x context x features"}
 
 
-def _resnet_factory(kind: str):
-    def build(x, **options):
-        from serzoo.plugins.conv_layers import resnet_stack
-
-        return resnet_stack(x, kind=kind, **options)
-
-    build.__name__ = f"build_resnet{kind}"
-    build.__doc__ = f"Build a resnet{kind} block: residual stages with identity skips."
-    return build
-
-
-def _highway_factory(kind: str):
-    def build(x, **options):
-        from serzoo.plugins.conv_layers import highway_conv_stack
-
-        return highway_conv_stack(x, kind=kind, **options)
-
-    build.__name__ = f"build_convhw{kind}"
-    build.__doc__ = f"Build a convhw{kind} block: gated convolutions with carried-through inputs."
-    return build
-
-
 @hookimpl
 def serzoo_register_blocks(register):
     for kind in ("2d", "3d"):
@@ -44,7 +22,9 @@ def serzoo_register_blocks(register):
         register(Block(
             name=f"resnet{kind}",
             description=f"Residual convolutions (ResNet, identity skip connections) over {_AXES[kind]}",
-            factory=_resnet_factory(kind),
+            factory=common.deferred_factory(
+                "resnet_stack", f"resnet{kind}", kind=kind,
+                doc=f"Build a resnet{kind} block: residual stages with identity skips."),
             params=(
                 Param("filters", "ints", (16, 32), "filters of each stage; one stage per value"),
                 Param("units", "int", 2, "residual units (two convolutions each) per stage"),
@@ -63,7 +43,9 @@ def serzoo_register_blocks(register):
         register(Block(
             name=f"convhw{kind}",
             description=f"Convolutional highway layers (gated skip) over {_AXES[kind]}",
-            factory=_highway_factory(kind),
+            factory=common.deferred_factory(
+                "highway_conv_stack", f"convhw{kind}", kind=kind,
+                doc=f"Build a convhw{kind} block: gated convolutions with carried-through inputs."),
             params=(
                 Param("filters", "int", 32 if kind == "1d" else 16, "channels of every highway layer"),
                 Param("layers", "int", 2, "number of highway layers"),

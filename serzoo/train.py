@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from serzoo import metrics
-from serzoo.assemble import Head, parse_opts, plan_chain
+from serzoo.assemble import Head, Plan, parse_opts, plan_chain
 from serzoo.config import TrainConfig
 from serzoo.data.database import Database, open_database
 from serzoo.data.folds import Split, make_splits
@@ -40,7 +40,7 @@ class Prepared:
     config: TrainConfig
     db: Database
     tasks: list[Task]
-    plan: object
+    plan: Plan
     splits: list[Split]
     sampler: Sampler
     sampler_options: dict
