@@ -61,8 +61,8 @@ def time_keras(db, split, classes, epochs, batch, jit, seed):
 
 
 def time_serzoo(data, epochs, batch, jit, seed):
-    from serzoo import train
-    from serzoo.config import TrainConfig
+    from serzoo.training import run as train
+    from serzoo.training.config import TrainConfig
 
     config = TrainConfig(data=data, blocks=",".join(BLOCKS), opts=OPTS, epochs=epochs, batch_size=batch,
                          patience=0, jit_compile=jit, seed=seed, max_folds=1)

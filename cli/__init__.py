@@ -9,7 +9,7 @@ import warnings
 import click
 
 from serzoo import __version__
-from serzoo.errors import SerzooError
+from serzoo.core.errors import SerzooError
 
 
 class UserError(click.ClickException):
@@ -27,7 +27,7 @@ class SerzooGroup(click.Group):
     _plugins_seen = None
 
     def _load_plugin_commands(self) -> None:
-        from serzoo.plugin_manager import call_each, get_plugin_manager
+        from serzoo.core.plugin_manager import call_each, get_plugin_manager
 
         pm = get_plugin_manager()
         if self._plugins_seen is not pm:  # a new plugin manager after plugin_manager.reset()

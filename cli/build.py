@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import click
 
-from serzoo.assemble import Head, Plan, parse_opts, plan_chain
-from serzoo.errors import ConfigError
-from serzoo.registry import LAYOUTS
+from serzoo.model.assemble import Head, Plan, parse_opts, plan_chain
+from serzoo.core.errors import ConfigError
+from serzoo.core.registry import LAYOUTS
 
 #: database file layout -> model input layout, so --layout takes either name
 _FILE_LAYOUTS = {"3d": "volume", "2d": "frames", "1d": "sequence", "flat": "vector"}
@@ -38,7 +38,7 @@ def plan_from_options(input_layout: str, blocks: str, opts, dropout: float | Non
     """The plan for the values of :func:`model_options`.
 
     Raises:
-        SerzooError: see :func:`serzoo.assemble.plan_chain`.
+        SerzooError: see :func:`serzoo.model.assemble.plan_chain`.
     """
     return plan_chain(blocks, input_layout, parse_opts(opts), shared={"dropout": dropout, "l2": l2})
 
@@ -112,7 +112,7 @@ def build(data, layout, input_shape, heads, blocks, opts, dropout, l2):
     plan = plan_from_options(input_layout, blocks, opts, dropout, l2)
     click.echo(plan.describe())  # the plan is checked before TensorFlow is imported
 
-    from serzoo.assemble import build_model, summary_text
+    from serzoo.model.assemble import build_model, summary_text
 
     model = build_model(plan, shape, head_list)
     click.echo(summary_text(model))

@@ -7,8 +7,8 @@ import json
 import click
 from tabulate import tabulate
 
-from serzoo import plugin_manager
-from serzoo.plugin_manager import KINDS
+from serzoo.core import plugin_manager
+from serzoo.core.plugin_manager import KINDS
 
 KIND_CHOICE = click.Choice(sorted(KINDS))
 FORMAT_OPTION = click.option(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from serzoo.config import PROTOCOLS, STREAMING_MODES, TrainConfig
-from serzoo.errors import ConfigError
+from serzoo.training.config import PROTOCOLS, STREAMING_MODES, TrainConfig
+from serzoo.core.errors import ConfigError
 
 
 def _echo(message: str) -> None:
@@ -76,7 +76,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --data db.h5 --tasks arousal:3:4,valence:3:5 --sampler oversample --sample-by arousal
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
-    from serzoo import train as training
+    from serzoo.training import run as training
 
     if resume:
         run_dir = Path(resume)
@@ -101,7 +101,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
         if (run_dir / "config.json").exists():
             raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
-        from serzoo.serialization import write_json
+        from serzoo.model.serialization import write_json
 
         write_json(run_dir / "config.json", config.to_dict())
     _echo(f"run directory: {run_dir}")
@@ -111,7 +111,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
 
 
 def _print_dry_run(prep) -> None:
-    from serzoo.assemble import Head, build_model, summary_text
+    from serzoo.model.assemble import Head, build_model, summary_text
 
     click.echo(prep.plan.describe())
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])

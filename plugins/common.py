@@ -2,7 +2,7 @@
 
 Every built-in block that regularises declares ``dropout`` and ``l2`` under
 exactly these names, so ``--dropout`` and ``--l2`` reach it (see
-:func:`serzoo.assemble.plan_chain`).
+:func:`serzoo.model.assemble.plan_chain`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Mapping
 
-from serzoo.registry import Param
+from serzoo.core.registry import Param
 
 def deferred_factory(function: str, name: str, doc: str, **fixed: Any) -> Callable:
     """A block factory that imports ``serzoo.plugins.conv_layers`` only when a model is built.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from serzoo import hookimpl
 from serzoo.plugins import common
-from serzoo.registry import Block, Param
+from serzoo.core.registry import Block, Param
 
 LAYERS = ("serzoo.plugins.keras_layers",)
 

@@ -7,7 +7,7 @@ their factories import the data modules (and TensorFlow, for audio) only when ca
 from __future__ import annotations
 
 from serzoo import hookimpl
-from serzoo.registry import Loader, Param
+from serzoo.core.registry import Loader, Param
 
 _FEATURES = ("logmel", "logspec", "raw")
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 #: Cost-matrix layouts of :class:`CostWeightedCrossentropy`.
 COST_MODES = ("true_class", "first_class")

@@ -10,8 +10,8 @@ imported inside the factories so that listing stays free of TensorFlow.
 from __future__ import annotations
 
 from serzoo import hookimpl
-from serzoo.errors import ConfigError
-from serzoo.registry import Loss, Param
+from serzoo.core.errors import ConfigError
+from serzoo.core.registry import Loss, Param
 
 #: Where the custom Keras losses live; serzoo imports it before loading a saved model.
 _KERAS_MODULE = ("serzoo.plugins.loss_functions",)

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from serzoo import hookimpl
-from serzoo.errors import ConfigError
-from serzoo.registry import Param, Sampler
+from serzoo.core.errors import ConfigError
+from serzoo.core.registry import Param, Sampler
 
 if TYPE_CHECKING:
     import numpy as np

@@ -2,13 +2,25 @@
 
 Importing this package is cheap: TensorFlow is imported only when a model is
 built or trained.
+
+The package is laid out by the stages a run flows through:
+
+* :mod:`serzoo.core`: hook specs, component records and registries, the plugin manager, errors;
+* :mod:`serzoo.data`: feature databases, building them from audio, splits into folds;
+* :mod:`serzoo.model`: assembling blocks into a Keras model, saving and loading it;
+* :mod:`serzoo.training`: configuration, tasks, the fold loop, metrics and results.
+
+Plugin authors need only what this module exports: ``hookimpl`` and the
+component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Param``, ...).
 """
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Marker for hook implementations; third-party plugins use ``@serzoo.hookimpl``.
 hookimpl = pluggy.HookimplMarker("serzoo")
 
-__all__ = ["__version__", "hookimpl"]
+from serzoo.core.registry import Block, Loader, Loss, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
+
+__all__ = ["__version__", "hookimpl", "Block", "Loader", "Loss", "Param", "Sampler"]

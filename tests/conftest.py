@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 from click.testing import CliRunner
 
-from serzoo import plugin_manager
+from serzoo.core import plugin_manager
 
 
 EXAMPLE_PLUGIN = Path(__file__).parents[1] / "examples" / "serzoo-example-plugin"

@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from serzoo.assemble import Head, adapter_path, build_model, parse_opts, plan_chain
-from serzoo.errors import ConfigError, LayoutError, UnknownComponentError
+from serzoo.model.assemble import Head, adapter_path, build_model, parse_opts, plan_chain
+from serzoo.core.errors import ConfigError, LayoutError, UnknownComponentError
 
 SHAPES = {"volume": (8, 4, 6, 1), "frames": (8, 4, 6, 1), "sequence": (8, 6), "vector": (6,)}
 
@@ -152,8 +152,8 @@ def test_shared_options_reach_every_block_that_declares_them_unless_overridden()
 def test_planning_does_not_import_tensorflow():
     code = textwrap.dedent("""
         import sys
-        from serzoo.assemble import plan_chain
-        from serzoo.errors import LayoutError
+        from serzoo.model.assemble import plan_chain
+        from serzoo.core.errors import LayoutError
         plan_chain("cnn2d,lstm,dense", "frames")
         try:
             plan_chain("cnn3d", "frames")
@@ -179,7 +179,7 @@ def test_build_refuses_a_shape_of_another_layout_and_bad_heads():
 
 
 def test_block_returning_another_layout_is_named(register_fake):
-    from serzoo.registry import Block
+    from serzoo.core.registry import Block
 
     def serzoo_register_blocks(register):
         # claims a sequence but returns the input's 4-D frames unchanged
@@ -212,7 +212,7 @@ def test_saved_model_reloads_in_a_fresh_process(tmp_path, request):
             np.save(tmp_path / f"{key}-{head}.npy", keras.ops.convert_to_numpy(value))
     code = textwrap.dedent("""
         import sys, numpy as np
-        from serzoo.serialization import load_model
+        from serzoo.model.serialization import load_model
         folder = sys.argv[1]
         x = np.load(f"{folder}/x.npy")
         for key in ("builtin", "example"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serzoo import plugin_manager
-from serzoo.assemble import Head, build_model, plan_chain
-from serzoo.serialization import load_model
+from serzoo.core import plugin_manager
+from serzoo.model.assemble import Head, build_model, plan_chain
+from serzoo.model.serialization import load_model
 
 keras = pytest.importorskip("keras")
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from serzoo import __version__, plugin_manager
-from serzoo.registry import Block, Param
+from serzoo import __version__
+from serzoo.core import plugin_manager
+from serzoo.core.registry import Block, Param
 
 
 def test_version_and_help(invoke):
@@ -71,7 +72,7 @@ def test_unknown_component_is_one_line_exit_2(invoke):
 
 def test_debug_shows_the_traceback(runner):
     from serzoo.cli import cli
-    from serzoo.errors import UnknownComponentError
+    from serzoo.core.errors import UnknownComponentError
 
     result = runner.invoke(cli, ["--debug", "show", "block", "lstmm"])
     assert isinstance(result.exception, UnknownComponentError)

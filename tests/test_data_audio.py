@@ -11,7 +11,7 @@ import pytest
 from serzoo.data.audio import FeatureExtractor, FeatureSettings, read_wav, resample, wav_header
 from serzoo.data.build import build_database
 from serzoo.data.database import open_database
-from serzoo.errors import ConfigError, DataError
+from serzoo.core.errors import ConfigError, DataError
 
 
 def write_pcm(path, samples, rate=16000, width=2, channels=1):

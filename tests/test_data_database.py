@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from serzoo.data.database import Database, open_database
-from serzoo.errors import DataError, UnknownComponentError
-from serzoo.registry import Loader
+from serzoo.core.errors import DataError, UnknownComponentError
+from serzoo.core.registry import Loader
 
 N, T, C, D = 12, 6, 3, 4
 

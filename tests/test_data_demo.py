@@ -7,7 +7,7 @@ import pytest
 
 from serzoo.data import demo
 from serzoo.data.database import open_database
-from serzoo.data.folds import make_splits
+from serzoo.data.splits import make_splits
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from serzoo.data.database import Database
-from serzoo.data.folds import Split, make_splits, parse_groups
-from serzoo.errors import ConfigError, SerzooError
+from serzoo.data.splits import Split, make_splits, parse_groups
+from serzoo.core.errors import ConfigError, SerzooError
 
 SIZES = [5, 7, 4, 6, 8, 5, 3, 6, 4, 7]  # ten groups of different sizes
 

@@ -11,7 +11,7 @@ import pytest
 from serzoo.data import stream
 from serzoo.data.database import open_database
 from serzoo.data.stream import make_dataset, use_streaming
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import install_example_plugin
-from serzoo import plugin_manager
+from serzoo.core import plugin_manager
 
 
 def _serzoo(*args, pythonpath=None):

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from serzoo import metrics, plugin_manager
-from serzoo.errors import ConfigError
+from serzoo.core import plugin_manager
+from serzoo.training import metrics
+from serzoo.core.errors import ConfigError
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -196,7 +197,7 @@ def test_every_loss_trains_under_jit_and_survives_save(name, task_type, tmp_path
 RELOAD = """
 import sys
 import keras
-from serzoo import plugin_manager
+from serzoo.core import plugin_manager
 import importlib
 for loss in plugin_manager.losses():
     for module in loss.layer_modules:

@@ -1,4 +1,4 @@
-"""serzoo.metrics against hand-computed confusion matrices and values."""
+"""serzoo.training.metrics against hand-computed confusion matrices and values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from serzoo import metrics
+from serzoo.training import metrics
 
 # Four classes; class 3 never occurs in the truth but is predicted once.
 Y_TRUE = [0, 0, 0, 1, 1, 2, 2, 2]
@@ -117,6 +117,6 @@ def test_summarize_uses_sample_std():
 
 
 def test_metrics_import_neither_tensorflow_nor_sklearn():
-    code = "import sys, serzoo.metrics; print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))"
+    code = "import sys, serzoo.training.metrics; print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

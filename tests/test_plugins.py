@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from serzoo import hookspecs, plugin_manager
-from serzoo.plugin_manager import PluginWarning
-from serzoo.registry import Block, Loader, Loss, Sampler
+from serzoo.core import hookspecs, plugin_manager
+from serzoo.core.plugin_manager import PluginWarning
+from serzoo.core.registry import Block, Loader, Loss, Sampler
 
 HOOK_NAMES = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("serzoo_")]
 
@@ -41,7 +41,7 @@ def fake_distribution(tmp_path, monkeypatch):
 
 GOOD_PLUGIN = """
     from serzoo import hookimpl
-    from serzoo.registry import Block
+    from serzoo.core.registry import Block
 
     @hookimpl
     def serzoo_register_blocks(register):

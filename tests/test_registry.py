@@ -2,8 +2,8 @@
 
 import pytest
 
-from serzoo.errors import ConfigError, RegistrationError, UnknownComponentError
-from serzoo.registry import Block, Loss, Param, Registry
+from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentError
+from serzoo.core.registry import Block, Loss, Param, Registry
 
 
 def _block(name, **kw):

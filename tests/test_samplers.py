@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from serzoo import plugin_manager
-from serzoo.errors import ConfigError
+from serzoo.core import plugin_manager
+from serzoo.core.errors import ConfigError
 
 # 24 / 6 / 4 rows of classes 0, 1, 2, interleaved like a real fold.
 Y = np.random.default_rng(7).permutation(np.repeat([0, 1, 2], [24, 6, 4]))

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from serzoo.errors import ConfigError
-from serzoo.tasks import class_weights, driving_labels, parse_tasks
+from serzoo.core.errors import ConfigError
+from serzoo.training.tasks import class_weights, driving_labels, parse_tasks
 
 NAMES = ["emotion", "arousal", "valence", "score"]
 

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
-from serzoo import plugin_manager
-from serzoo.config import TrainConfig
-from serzoo.errors import SerzooError
+from serzoo.core import plugin_manager
+from serzoo.training.config import TrainConfig
+from serzoo.core.errors import SerzooError
 
 TINY = dict(blocks="fcn,dense", opts=["fcn.units=8", "dense.units=8"], epochs=2, batch_size=16, patience=0,
             jit_compile=False)
@@ -43,7 +43,7 @@ def tiny_db(tmp_path_factory) -> Path:
 
 
 def _run(tiny_db, tmp_path, **overrides):
-    from serzoo import train
+    from serzoo.training import run as train
 
     config = TrainConfig(data=str(tiny_db), **{**TINY, **overrides})
     prep = train.prepare(config)
@@ -73,7 +73,7 @@ def test_logo_results_and_leakage_record(tiny_db, tmp_path):
 
 
 def test_saved_model_carries_tasks_and_reloads(tiny_db, tmp_path):
-    from serzoo.serialization import load_model
+    from serzoo.model.serialization import load_model
 
     _run(tiny_db, tmp_path, tasks="emotion:3:0,score:1:2", max_folds=1)
     model, meta = load_model(tmp_path / "run" / "fold00" / "model.keras")
@@ -140,7 +140,7 @@ def test_fixed_protocol_with_explicit_groups(tiny_db, tmp_path):
     ],
 )
 def test_bad_configuration_fails_before_training(tiny_db, overrides, message):
-    from serzoo import train
+    from serzoo.training import run as train
 
     with pytest.raises(SerzooError, match=message):
         train.prepare(TrainConfig(data=str(tiny_db), **{**TINY, **overrides}))
@@ -200,8 +200,8 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_db, tmp_path):
 def test_loading_a_model_whose_plugin_is_gone_names_the_layer(tmp_path):
     import keras
 
-    from serzoo.errors import DataError
-    from serzoo.serialization import load_model, save_model
+    from serzoo.core.errors import DataError
+    from serzoo.model.serialization import load_model, save_model
 
     @keras.saving.register_keras_serializable(package="vanishing-plugin")
     class Vanishing(keras.layers.Layer):
@@ -235,8 +235,8 @@ def test_smote_with_joint_label_keeps_every_task_label(tiny_db, tmp_path):
 
 
 def test_decode_joint_inverts_the_joint_label():
-    from serzoo.tasks import driving_labels, parse_tasks
-    from serzoo.train import _decode_joint
+    from serzoo.training.tasks import driving_labels, parse_tasks
+    from serzoo.training.run import _decode_joint
 
     tasks = parse_tasks("a:3:0,b:2:1", ["a", "b"])
     labels = np.array([[2, 1], [0, 0], [1, 1]], dtype=float)

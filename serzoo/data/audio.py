@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serzoo.errors import ConfigError, DataError
+from serzoo.core.errors import ConfigError, DataError
 
 FEATURES = ("logmel", "logspec", "raw")
 

@@ -24,7 +24,7 @@ import numpy as np
 from serzoo import __version__
 from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs, temporary_sibling
-from serzoo.errors import ConfigError, DataError
+from serzoo.core.errors import ConfigError, DataError
 
 BUILD_LAYOUTS = ("1d", "2d", "3d")
 

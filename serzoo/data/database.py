@@ -12,9 +12,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from serzoo.errors import DataError
+from serzoo.core.errors import DataError
 
-#: file layout -> model input layout (see serzoo.registry.LAYOUTS)
+#: file layout -> model input layout (see serzoo.core.registry.LAYOUTS)
 INPUT_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume", "flat": "vector"}
 FILE_LAYOUTS = tuple(INPUT_LAYOUTS)
 
@@ -292,7 +292,7 @@ def open_database(path, loader: str | None = None, **options) -> Database:
     """
     from pathlib import Path
 
-    from serzoo import plugin_manager
+    from serzoo.core import plugin_manager
     from serzoo.data.validate import validate
 
     path = Path(path)

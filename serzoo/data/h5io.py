@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from serzoo.data.database import Database, detect_layout
-from serzoo.errors import DataError
+from serzoo.core.errors import DataError
 
 #: extra datasets serzoo writes: valid time steps per row, source file per row
 LENGTHS_DATASET = "n_frames"

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from serzoo.data.database import Database
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 MODES = ("auto", "memory", "stream")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from serzoo.data.database import Database
-from serzoo.errors import DataError
+from serzoo.core.errors import DataError
 
 
 def _where(db: Database) -> str:

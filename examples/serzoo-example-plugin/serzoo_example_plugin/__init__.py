@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serzoo import hookimpl
-from serzoo.registry import Block, Param, Sampler
+from serzoo import Block, Param, Sampler, hookimpl
 
 
 def build_stats_pool(x, *, name: str = "stats_pool", with_std: bool = True):

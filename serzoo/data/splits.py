@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from serzoo.data.database import Database
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 PROTOCOLS = ("logo", "kfold", "fixed")
 

@@ -16,7 +16,7 @@ def serzoo_register_blocks(register):
     """Register model blocks; runs once, the first time the block registry is used.
 
     Args:
-        register: callable taking one :class:`serzoo.registry.Block`; it rejects
+        register: callable taking one :class:`serzoo.core.registry.Block`; it rejects
             invalid names and names another plugin already registered.
 
     Returns:
@@ -29,7 +29,7 @@ def serzoo_register_losses(register):
     """Register losses; runs once, the first time the loss registry is used.
 
     Args:
-        register: callable taking one :class:`serzoo.registry.Loss`.
+        register: callable taking one :class:`serzoo.core.registry.Loss`.
 
     Returns:
         Nothing; the return value is ignored.
@@ -41,7 +41,7 @@ def serzoo_register_samplers(register):
     """Register training-set samplers; runs once, the first time the sampler registry is used.
 
     Args:
-        register: callable taking one :class:`serzoo.registry.Sampler`.
+        register: callable taking one :class:`serzoo.core.registry.Sampler`.
 
     Returns:
         Nothing; the return value is ignored.
@@ -53,7 +53,7 @@ def serzoo_register_loaders(register):
     """Register data loaders; runs once, the first time the loader registry is used.
 
     Args:
-        register: callable taking one :class:`serzoo.registry.Loader`.
+        register: callable taking one :class:`serzoo.core.registry.Loader`.
 
     Returns:
         Nothing; the return value is ignored.

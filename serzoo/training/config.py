@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 PROTOCOLS = ("logo", "kfold", "fixed")
 STREAMING_MODES = ("auto", "memory", "stream")

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import pluggy
 
-from serzoo import hookspecs
-from serzoo.registry import Block, Loader, Loss, Registry, Sampler
+from serzoo.core import hookspecs
+from serzoo.core.registry import Block, Loader, Loss, Registry, Sampler
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"

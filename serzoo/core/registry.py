@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
-from serzoo.errors import ConfigError, RegistrationError, UnknownComponentError
+from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -306,7 +306,7 @@ class Registry(Generic[C]):
         if not isinstance(component, self.component_type):
             raise RegistrationError(
                 f"plugin {plugin!r} registered {component!r} as one of the {self.kind}; "
-                f"expected a serzoo.registry.{self.component_type.__name__}"
+                f"expected a serzoo.core.registry.{self.component_type.__name__}"
             )
         for name in (component.name, *component.aliases):
             if not isinstance(name, str) or not NAME_RE.match(name):

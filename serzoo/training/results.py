@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from serzoo import __version__, metrics
-from serzoo.serialization import atomic_path, write_json
+from serzoo import __version__
+from serzoo.training import metrics
+from serzoo.model.serialization import atomic_path, write_json
 
 CLASSIFICATION_KEYS = ("uar", "accuracy", "macro_f1")
 REGRESSION_KEYS = ("ccc", "mse")

@@ -19,16 +19,16 @@ from typing import Callable
 
 import numpy as np
 
-from serzoo import metrics
-from serzoo.assemble import Head, Plan, parse_opts, plan_chain
-from serzoo.config import TrainConfig
+from serzoo.training import metrics
+from serzoo.model.assemble import Head, Plan, parse_opts, plan_chain
+from serzoo.training.config import TrainConfig
 from serzoo.data.database import Database, open_database
-from serzoo.data.folds import Split, make_splits
-from serzoo.errors import ConfigError
-from serzoo.plugin_manager import losses, samplers
-from serzoo.registry import Sampler
-from serzoo.serialization import read_metadata, save_model, write_json
-from serzoo.tasks import Task, check_labels, class_weights, driving_labels, parse_tasks
+from serzoo.data.splits import Split, make_splits
+from serzoo.core.errors import ConfigError
+from serzoo.core.plugin_manager import losses, samplers
+from serzoo.core.registry import Sampler
+from serzoo.model.serialization import read_metadata, save_model, write_json
+from serzoo.training.tasks import Task, check_labels, class_weights, driving_labels, parse_tasks
 
 Echo = Callable[[str], None]
 
@@ -209,8 +209,8 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     """Train, select on validation, evaluate on test; resumes from ``fold_dir/last.keras``."""
     import keras
 
-    from serzoo.assemble import build_model
-    from serzoo.callbacks import FoldCheckpoint, restore_seed_states
+    from serzoo.model.assemble import build_model
+    from serzoo.training.callbacks import FoldCheckpoint, restore_seed_states
 
     cfg, tasks, db = prep.config, prep.tasks, prep.db
     split.check_disjoint()
@@ -255,7 +255,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
 
     keras.utils.set_random_seed(cfg.seed + fold)
     if state is not None:
-        from serzoo.serialization import load_model
+        from serzoo.model.serialization import load_model
 
         model, _ = load_model(last_path)
         restore_seed_states(model, state["seed_states"])
@@ -386,7 +386,7 @@ def _model_metadata(prep: Prepared) -> dict:
 
 def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
     """Train every fold not finished yet, then write ``results.json`` and ``results.txt``."""
-    from serzoo.results import summarize_run, write_results
+    from serzoo.training.results import summarize_run, write_results
 
     run_dir.mkdir(parents=True, exist_ok=True)
     fold_results = []

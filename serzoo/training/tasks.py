@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from serzoo.errors import ConfigError
+from serzoo.core.errors import ConfigError
 
 CLASSIFICATION_METRICS = ("uar", "accuracy", "macro_f1")
 REGRESSION_METRICS = ("ccc", "mse")

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from serzoo.errors import DataError
+from serzoo.core.errors import DataError
 
 METADATA_MEMBER = "serzoo.json"
 
@@ -92,7 +92,7 @@ def import_layer_modules() -> None:
     A module that fails to import is skipped with a warning naming it: models
     that do not use its layers still load.
     """
-    from serzoo.plugin_manager import PluginWarning, blocks, losses
+    from serzoo.core.plugin_manager import PluginWarning, blocks, losses
 
     owners = {m: c.plugin for kind in (blocks(), losses()) for c in kind for m in c.layer_modules}
     for module, plugin in sorted(owners.items()):

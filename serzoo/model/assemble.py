@@ -3,7 +3,7 @@
 Planning (:func:`plan_chain`) is plain Python: it resolves names, options and
 layouts, and refuses an impossible chain before TensorFlow is even imported.
 Building (:func:`build_model`) turns a plan into a Keras 3 functional model
-whose outputs are a dict keyed by task name; :func:`serzoo.serialization.load_model`
+whose outputs are a dict keyed by task name; :func:`serzoo.model.serialization.load_model`
 loads it back, plugins first.
 """
 
@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from serzoo import plugin_manager
-from serzoo.errors import ConfigError, LayoutError
-from serzoo.registry import LAYOUTS, Block
+from serzoo.core import plugin_manager
+from serzoo.core.errors import ConfigError, LayoutError
+from serzoo.core.registry import LAYOUTS, Block
 
 #: model input layout -> the database file layout that gives it
 DATABASE_LAYOUTS = {"volume": "3d", "frames": "2d", "sequence": "1d", "vector": "flat"}
@@ -62,7 +62,7 @@ class Plan:
     """A checked chain of blocks for one input layout; :func:`build_model` turns it into a model.
 
     Args:
-        input_layout: layout of the model input (see :data:`serzoo.registry.LAYOUTS`).
+        input_layout: layout of the model input (see :data:`serzoo.core.registry.LAYOUTS`).
         steps: the blocks in order.
         final_adapter: adapters from the last block's layout to the heads' ``vector``, or None.
         shared: the shared options given (``dropout``, ``l2``); the heads use ``l2``.

@@ -15,7 +15,7 @@ from typing import Callable
 
 import keras
 
-from serzoo.serialization import atomic_path, save_model
+from serzoo.model.serialization import atomic_path, save_model
 
 
 class FoldCheckpoint(keras.callbacks.Callback):
