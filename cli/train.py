@@ -101,7 +101,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
         if (run_dir / "config.json").exists():
             raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
-        from serzoo.model.serialization import write_json
+        from serzoo.core.files import write_json
 
         write_json(run_dir / "config.json", config.to_dict())
     _echo(f"run directory: {run_dir}")

@@ -25,3 +25,7 @@ class DataError(SerzooError):
 
 class ConfigError(SerzooError):
     """A training option or task specification that cannot be used."""
+
+
+class OutputError(SerzooError):
+    """A file or folder that cannot be written (full disk, read-only, no permission, a file in the way)."""

@@ -9,6 +9,7 @@ distribution, and everything else keeps working.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import warnings
@@ -17,11 +18,17 @@ from typing import Any, Callable
 
 import pluggy
 
+from serzoo import __version__
 from serzoo.core import hookspecs
 from serzoo.core.registry import Block, Loader, Loss, Registry, Sampler
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
+
+#: Modules of the core that implement hooks themselves (the components a default run
+#: needs, such as the no-op sampler): registered first, under their module name, and
+#: never disabled, so turning every plugin off still leaves a working core.
+CORE_PLUGINS: tuple[str, ...] = ()
 
 #: registry kind -> (hook name, component class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -82,6 +89,12 @@ def _add(state: _State, plugin: Any, info: PluginInfo) -> None:
     state.infos[info.name] = info
 
 
+def _load_core(state: _State) -> None:
+    for module in CORE_PLUGINS:
+        plugin = importlib.import_module(module)
+        _add(state, plugin, PluginInfo(module, "serzoo", __version__, plugin))
+
+
 def _load_entry_points(state: _State) -> None:
     disabled = disabled_plugins()
     seen: set[str] = set()
@@ -120,6 +133,7 @@ def _state_or_load() -> _State:
     global _state
     if _state is None:
         state = _State()
+        _load_core(state)
         _load_entry_points(state)
         _check_pending(state)
         _state = state

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 
 from serzoo import __version__
 from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
-from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs, temporary_sibling
+from serzoo.core.files import atomic_path
+from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs
 from serzoo.core.errors import ConfigError, DataError
 
 BUILD_LAYOUTS = ("1d", "2d", "3d")
@@ -248,8 +248,6 @@ def build_database(
     shape = {"1d": (n, steps, context * dim), "2d": (n, steps, 1, context, dim), "3d": (n, 1, steps, context, dim)}[layout]
     row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
     chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(out_path)
     attrs = {
         "creator": f"serzoo {__version__}",
         "layout": layout,
@@ -261,24 +259,19 @@ def build_database(
         "features": {**settings.to_dict(), "max_steps": max_steps, "context": context, "time_steps": steps},
         "source": str(meta.path),
     }
-    try:
-        with h5py.File(tmp, "w") as hf:
-            feat = hf.create_dataset("feat", shape=shape, dtype=dtype, chunks=(chunk_rows, *shape[1:]))
-            hf.create_dataset("label", data=label_values[order].astype(np.float64))
-            if group_col is not None:
-                ends = np.cumsum(counts)
-                hf.create_dataset("start_indice", data=(ends - counts).astype(np.float64))
-                hf.create_dataset("end_indice", data=ends.astype(np.float64))
-            hf.create_dataset(UTTERANCE_DATASET, data=[meta.rows[i][0] for i in order],
-                              dtype=h5py.string_dtype())
-            hf.attrs.update(encode_attrs(attrs))
-            lengths = np.zeros(n, np.int32)
-            _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress)
-            hf.create_dataset(LENGTHS_DATASET, data=lengths)
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as hf:
+        feat = hf.create_dataset("feat", shape=shape, dtype=dtype, chunks=(chunk_rows, *shape[1:]))
+        hf.create_dataset("label", data=label_values[order].astype(np.float64))
+        if group_col is not None:
+            ends = np.cumsum(counts)
+            hf.create_dataset("start_indice", data=(ends - counts).astype(np.float64))
+            hf.create_dataset("end_indice", data=ends.astype(np.float64))
+        hf.create_dataset(UTTERANCE_DATASET, data=[meta.rows[i][0] for i in order],
+                          dtype=h5py.string_dtype())
+        hf.attrs.update(encode_attrs(attrs))
+        lengths = np.zeros(n, np.int32)
+        _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress)
+        hf.create_dataset(LENGTHS_DATASET, data=lengths)
     return out_path
 
 

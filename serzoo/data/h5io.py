@@ -11,7 +11,6 @@ settings, sample rate) and two optional datasets, ``n_frames`` and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -130,8 +129,3 @@ def read_h5(path, layout: str | None = None) -> Database:
     except Exception:
         f.close()
         raise
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A name next to ``path`` to write to before renaming, so no half-written file is left behind."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

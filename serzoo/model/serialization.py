@@ -1,4 +1,4 @@
-"""Saving and loading models that carry their own metadata, and atomic file writes.
+"""Saving and loading models that carry their own metadata.
 
 A saved ``.keras`` file is a zip archive; serzoo adds one member,
 ``serzoo.json``, holding the task names, class names and feature settings
@@ -12,51 +12,15 @@ import importlib
 import json
 import os
 import re
-import tempfile
 import warnings
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from serzoo.core.errors import DataError
+from serzoo.core.files import jsonable, atomic_path
 
 METADATA_MEMBER = "serzoo.json"
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
-
-    Nothing half-written is ever left under the final name, even after a kill -9.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
 def save_model(model, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
@@ -71,7 +35,7 @@ def save_model(model, path: str | os.PathLike, metadata: dict[str, Any]) -> Path
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps(metadata, default=_jsonable))
+            archive.writestr(METADATA_MEMBER, json.dumps(metadata, default=jsonable))
     return path
 
 

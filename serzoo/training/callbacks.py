@@ -15,7 +15,8 @@ from typing import Callable
 
 import keras
 
-from serzoo.model.serialization import atomic_path, save_model
+from serzoo.core.files import atomic_path
+from serzoo.model.serialization import save_model
 
 
 class FoldCheckpoint(keras.callbacks.Callback):

@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from serzoo import __version__
 from serzoo.training import metrics
-from serzoo.model.serialization import atomic_path, write_json
+from serzoo.core.files import write_json, write_text
 
 CLASSIFICATION_KEYS = ("uar", "accuracy", "macro_f1")
 REGRESSION_KEYS = ("ccc", "mse")
@@ -80,8 +80,7 @@ def write_results(run_dir: Path, prep, fold_results: list[dict], summary: dict) 
         "folds": fold_results,
     }
     write_json(run_dir / "results.json", results)
-    with atomic_path(run_dir / "results.txt") as tmp:
-        tmp.write_text(format_results(results))
+    write_text(run_dir / "results.txt", format_results(results))
 
 
 def format_results(results: dict) -> str:

@@ -27,7 +27,8 @@ from serzoo.data.splits import Split, make_splits
 from serzoo.core.errors import ConfigError
 from serzoo.core.plugin_manager import losses, samplers
 from serzoo.core.registry import Sampler
-from serzoo.model.serialization import read_metadata, save_model, write_json
+from serzoo.core.files import write_json
+from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.tasks import Task, check_labels, class_weights, driving_labels, parse_tasks
 
 Echo = Callable[[str], None]
