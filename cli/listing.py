@@ -19,12 +19,12 @@ FORMAT_OPTION = click.option(
 #: column headers per row field
 HEADERS = {
     "name": "name", "plugin": "plugin", "description": "description", "layouts_in": "accepts",
-    "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files",
+    "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files", "grouping": "splits by",
 }
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
-SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders"}
+SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "splitter": "splitters"}
 
 
 @click.command("list")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from serzoo.training.config import PROTOCOLS, STREAMING_MODES, TrainConfig
+from serzoo.training.config import STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
 
 
@@ -41,9 +41,15 @@ def _echo(message: str) -> None:
 @click.option("--patience", type=int, default=TrainConfig.patience, show_default=True,
               help="Stop a fold after this many epochs without validation improvement (0: never).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True, help="Seed of everything random.")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default=TrainConfig.protocol, show_default=True,
-              help="logo: leave one group (speaker) out; kfold: k folds (by whole groups when there are groups); "
-                   "fixed: one split given by --test-groups.")
+@click.option("--protocol", default=TrainConfig.protocol, show_default=True, metavar="SPLITTER",
+              help="Cross-validation protocol, a registered splitter (see `serzoo list splitters`): logo: leave "
+                   "one group (speaker) out; kfold: k folds (by whole groups when there are groups); fixed: one "
+                   "split given by --test-groups; loco: leave one corpus out.")
+@click.option("--group-by", default=None, metavar="GROUPING",
+              help="Grouping the folds are made of, one the database carries (see `serzoo data info`), such as "
+                   "speaker, corpus or fold; default: the database's first.")
+@click.option("--split-opt", "split_opts", multiple=True, metavar="OPTION=VALUE",
+              help="An option of the splitter, e.g. --split-opt by=rows (repeatable; see `serzoo show splitter NAME`).")
 @click.option("--test-groups", default=None, metavar="0,3,5|0:9", help="Test groups (fixed protocol).")
 @click.option("--val-groups", default=None, metavar="GROUPS", help="Validation groups; default: a share of the training groups.")
 @click.option("--train-groups", default=None, metavar="GROUPS", help="Training groups; default: all the others.")
@@ -89,10 +95,11 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
         options["loss_opts"] = list(options["loss_opts"])
+        options["split_opts"] = list(options["split_opts"])
         config = TrainConfig(**options)
     prep = training.prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
-          f"{len(prep.db.groups)} groups); tasks: {', '.join(t.name for t in prep.tasks)}; "
+          f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
           f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
     if dry_run:
         _print_dry_run(prep)
@@ -110,14 +117,22 @@ def train(resume, run_dir, dry_run, **options) -> None:
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
 
 
+def _groups_text(prep) -> str:
+    """``10 speaker groups``: the grouping the folds are made of."""
+    first = prep.splits[0] if prep.splits else None
+    return f"{len(first.group_names)} {first.grouping} groups" if first and first.group_names else "no groups"
+
+
 def _print_dry_run(prep) -> None:
     from serzoo.model.assemble import Head, build_model, summary_text
 
+    click.echo(f"protocol: {prep.splits[0].protocol if prep.splits else prep.config.protocol}")
     click.echo(prep.plan.describe())
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])
     click.echo(summary_text(model))
     for split in prep.splits:
-        groups = f"test groups {split.test_groups}, val groups {split.val_groups}; " if split.test_groups else ""
+        groups = (f"test {split.grouping} groups {split.test_groups} ({', '.join(split.test_names)}), "
+                  f"val groups {split.val_groups}; " if split.test_groups else "")
         click.echo(f"{split.name}: {groups}rows " + json.dumps(split.sizes()))
 
 

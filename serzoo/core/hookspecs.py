@@ -61,6 +61,22 @@ def serzoo_register_loaders(register):
 
 
 @hookspec
+def serzoo_register_splitters(register):
+    """Register cross-validation protocols; runs once, the first time the splitter registry is used.
+
+    The core registers ``logo``, ``kfold``, ``fixed`` and ``loco`` itself; a plugin
+    adds others (``serzoo train --protocol NAME``).
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Splitter`; it rejects
+            invalid names and names another plugin already registered.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts.
 

@@ -280,6 +280,39 @@ class Loader(Component):
         return {**super().to_dict(), "patterns": list(self.patterns)}
 
 
+@dataclass
+class Splitter(Component):
+    """A cross-validation protocol: chooses what each fold tests.
+
+    ``factory(ctx, **options) -> list[serzoo.data.splits.TestSet]`` gets a
+    :class:`serzoo.data.splits.SplitContext` (the chosen grouping with a group id
+    per row, the group selections of the command line, the seed) and returns one
+    ``TestSet`` per fold: the groups it tests or, without groups, the rows. The
+    core builds each fold's training part from the groups left and holds its
+    validation part out of the training groups only, so a splitter cannot leak
+    test data into training or model selection.
+
+    Args:
+        grouping: the grouping it always splits by (``corpus`` for leave one corpus
+            out); empty: the one chosen with ``--group-by``, else the database's first.
+        summary: optional ``(ctx, options) -> str``, one line for the results
+            (``5-fold by whole speaker groups``); default: the description.
+    """
+
+    grouping: str = ""
+    summary: Callable[[Any, Mapping[str, Any]], str] | None = None
+
+    def summarize(self, ctx: Any, options: Mapping[str, Any]) -> str:
+        """The one-line description of this protocol as run, for the results."""
+        return self.summary(ctx, options) if self.summary is not None else self.description
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "grouping": self.grouping or "chosen (--group-by)"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "grouping": self.grouping or None}
+
+
 C = TypeVar("C", bound=Component)
 
 

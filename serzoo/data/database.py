@@ -8,11 +8,13 @@ is never read whole unless asked to.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import difflib
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from serzoo.core.errors import DataError
+from serzoo.data.grouping import DEFAULT_GROUPING, NO_GROUP, Grouping
 
 #: file layout -> model input layout (see serzoo.core.registry.LAYOUTS)
 INPUT_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume", "flat": "vector"}
@@ -69,8 +71,12 @@ class Database:
         labels: (N, K) label array.
         file_layout: ``1d``, ``2d``, ``3d`` or ``flat``.
         path: the file it came from, if any.
-        groups: (start, end) row ranges, end exclusive.
-        group_names: one name per group; defaults to "0", "1", ...
+        groups: SER_FEAT_EXT's (start, end) row ranges, end exclusive: the range grouping.
+        group_names: one name per range group; defaults to "0", "1", ...
+        group_column: name of the range grouping (``speaker``); default ``group``.
+        groupings: further groupings (per-row group ids, see :class:`Grouping`), in order;
+            one named like the range grouping replaces it (validation checks they agree).
+            The first grouping is the default for splits.
         label_names: one name per label column; defaults to "label0", ...
         class_names: class names per label name, for the labels that declare them.
         attrs: feature settings and other JSON-serialisable facts about the file.
@@ -88,6 +94,8 @@ class Database:
         path: str | None = None,
         groups: Sequence[tuple[int, int]] = (),
         group_names: Sequence[str] | None = None,
+        group_column: str | None = None,
+        groupings: Mapping[str, Grouping] | Sequence[Grouping] | None = None,
         label_names: Sequence[str] | None = None,
         class_names: dict[str, list[str]] | None = None,
         attrs: dict | None = None,
@@ -108,7 +116,6 @@ class Database:
         self.label_names = list(label_names) if label_names else [f"label{i}" for i in range(k)]
         self.class_names = {str(n): list(c) for n, c in (class_names or {}).items()}
         self.groups = [(int(s), int(e)) for s, e in groups]
-        self.group_names = list(group_names) if group_names else [str(i) for i in range(len(self.groups))]
         self.attrs = dict(attrs or {})
         self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
         self.utterances = None if utterances is None else list(utterances)
@@ -116,9 +123,50 @@ class Database:
         self.nbytes = int(self.n_rows * np.prod(self.example_shape) * 4)
         self._cache: np.ndarray | None = None
         self._on_close = on_close
-        self.row_groups = np.full(self.n_rows, -1, dtype=np.int64)
-        for g, (start, end) in enumerate(self.groups):
-            self.row_groups[max(start, 0):max(min(end, self.n_rows), 0)] = g
+        self._set_groupings(group_names, group_column, groupings)
+
+    # -- groupings -----------------------------------------------------------------------------
+
+    def _set_groupings(self, group_names, group_column, groupings) -> None:
+        self.range_grouping: Grouping | None = None
+        self.groupings: dict[str, Grouping] = {}
+        if self.groups:
+            self.range_grouping = Grouping.from_ranges(group_column or DEFAULT_GROUPING, self.groups,
+                                                       self.n_rows, group_names)
+            self.groupings[self.range_grouping.name] = self.range_grouping
+        items = groupings.values() if isinstance(groupings, Mapping) else (groupings or ())
+        for grouping in items:
+            self.groupings[grouping.name] = grouping  # keeps the range grouping's place, so it stays the default
+
+    def grouping(self, name: str | None = None) -> Grouping:
+        """A grouping by name; ``None`` for the default (the first: the file's start/end ranges if any).
+
+        Without any grouping the default is an empty one (every row in no group).
+
+        Raises:
+            DataError: no grouping of that name, naming the ones there are.
+        """
+        if name is None or name == "":
+            if self.groupings:
+                return next(iter(self.groupings.values()))
+            return Grouping(DEFAULT_GROUPING, np.full(self.n_rows, NO_GROUP), [])
+        if name in self.groupings:
+            return self.groupings[name]
+        close = difflib.get_close_matches(name, list(self.groupings), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        have = ", ".join(self.groupings) or "none"
+        raise DataError(f"{self.path or 'database'}: no grouping {name!r}{hint} (groupings: {have}; "
+                        f"add one with `serzoo data build META --group COLUMN,{name}`)")
+
+    @property
+    def group_names(self) -> list[str]:
+        """Names of the groups of the default grouping."""
+        return self.grouping().names
+
+    @property
+    def row_groups(self) -> np.ndarray:
+        """Group index of each row in the default grouping (-1: in no group)."""
+        return self.grouping().ids
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -230,7 +278,8 @@ class Database:
         return np.bincount(column.astype(np.int64), minlength=self.num_classes(k))
 
     def describe(self) -> dict:
-        """Layout, shapes, tasks and groups as plain data (``serzoo data info``)."""
+        """Layout, shapes, tasks, range groups and groupings as plain data (``serzoo data info``)."""
+        names = self.range_grouping.names if self.range_grouping is not None else []
         tasks = []
         for k, name in enumerate(self.label_names):
             column = self.labels[:, k]
@@ -250,8 +299,9 @@ class Database:
             "rows": self.n_rows,
             "feature_mbytes": round(self.nbytes / 1024**2, 2),
             "tasks": tasks,
-            "groups": [{"index": g, "name": self.group_names[g], "start": s, "end": e, "rows": e - s}
-                       for g, (s, e) in enumerate(self.groups)],
+            "groups": [{"index": g, "name": names[g] if g < len(names) else str(g), "start": s, "end": e,
+                        "rows": e - s} for g, (s, e) in enumerate(self.groups)],
+            "groupings": [g.describe() for g in self.groupings.values()],
             "attrs": self.attrs,
         }
 
@@ -271,7 +321,7 @@ class Database:
 
     def __repr__(self) -> str:
         return (f"Database({self.path!r}, layout={self.file_layout}, rows={self.n_rows}, "
-                f"example_shape={self.example_shape}, labels={self.label_names}, groups={len(self.groups)})")
+                f"example_shape={self.example_shape}, labels={self.label_names}, groupings={list(self.groupings)})")
 
 
 def open_database(path, loader: str | None = None, **options) -> Database:

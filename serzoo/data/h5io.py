@@ -4,24 +4,30 @@ The original builder wrote four datasets and nothing else: ``feat``, ``label``
 and, when folds were asked for, ``start_indice``/``end_indice`` (float arrays,
 end exclusive). serzoo reads such files unchanged. Files it builds carry the
 same datasets plus root attributes (label, class and group names, feature
-settings, sample rate) and two optional datasets, ``n_frames`` and
-``utterance``, that the original trainer simply ignores.
+settings, sample rate) and optional datasets the original trainer simply
+ignores: ``n_frames``, ``utterance`` and one ``groups/<name>`` per grouping
+(speaker, corpus, a benchmark's folds: a group id per row, -1 for none, the
+group names in its ``names`` attribute). ``start_indice``/``end_indice``
+still describe the first grouping, whose groups the rows are ordered by.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from serzoo.data.database import Database, detect_layout
+from serzoo.data.grouping import Grouping
 from serzoo.core.errors import DataError
 
 #: extra datasets serzoo writes: valid time steps per row, source file per row
 LENGTHS_DATASET = "n_frames"
 UTTERANCE_DATASET = "utterance"
+#: HDF5 group holding one dataset of group ids per grouping; its ``order`` attribute lists them
+GROUPINGS_GROUP = "groups"
 
 
 def encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,6 +82,46 @@ def _group_bounds(f, path: Path) -> list[tuple[int, int]]:
     return list(zip(start.astype(np.int64).tolist(), end.astype(np.int64).tolist()))
 
 
+def write_groupings(hf, groupings: Sequence[Grouping]) -> None:
+    """Write each grouping as dataset ``groups/<name>`` (group id per row) with its group names.
+
+    Args:
+        hf: an ``h5py.File`` open for writing.
+        groupings: the groupings, first the one the rows are ordered by.
+    """
+    folder = hf.create_group(GROUPINGS_GROUP)
+    folder.attrs["order"] = json.dumps([g.name for g in groupings])
+    for grouping in groupings:
+        dataset = folder.create_dataset(grouping.name, data=grouping.ids.astype(np.int32))
+        dataset.attrs["names"] = json.dumps(grouping.names)
+
+
+def _read_groupings(f, path: Path) -> list[Grouping]:
+    import h5py
+
+    if GROUPINGS_GROUP not in f:
+        return []
+    folder = f[GROUPINGS_GROUP]
+    if not isinstance(folder, h5py.Group):
+        raise DataError(f"{path}: {GROUPINGS_GROUP!r} is a dataset; serzoo expects a group of per-row group ids")
+    order = decode_attrs(folder.attrs).get("order")
+    names = [str(n) for n in order] if isinstance(order, list) else sorted(folder)
+    out = []
+    for name in names:
+        where = f"{path}: dataset {GROUPINGS_GROUP}/{name}"
+        if name not in folder or not isinstance(folder[name], h5py.Dataset):
+            raise DataError(f"{where} is listed in the 'order' attribute of {GROUPINGS_GROUP!r} but missing")
+        ids = np.asarray(folder[name][()])
+        if ids.dtype.kind not in "iu" or ids.ndim != 1:
+            raise DataError(f"{where} has shape {ids.shape} and dtype {ids.dtype}; expected one integer group "
+                            "id per row (-1 for none)")
+        group_names = decode_attrs(folder[name].attrs).get("names")
+        if group_names is not None and not isinstance(group_names, list):
+            raise DataError(f"{where}: attribute 'names' is {group_names!r}; expected a list of group names")
+        out.append(Grouping(name, ids, group_names))
+    return out
+
+
 def read_h5(path, layout: str | None = None) -> Database:
     """Open an HDF5 feature database without reading the features.
 
@@ -116,13 +162,20 @@ def read_h5(path, layout: str | None = None) -> Database:
         hint = None if layout in (None, "", "auto") else layout
         file_layout = detect_layout(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
         groups = _group_bounds(f, path)
+        groupings = _read_groupings(f, path)
+        group_column = attrs.get("group_column")
+        if group_column is not None and not isinstance(group_column, str):
+            raise DataError(f"{path}: attribute group_column is {group_column!r}; expected the grouping's name")
+        if attrs.get("group_names") is not None and not isinstance(attrs["group_names"], list):
+            raise DataError(f"{path}: attribute group_names is {attrs['group_names']!r}; expected a list of names")
         lengths = np.asarray(f[LENGTHS_DATASET][()]) if LENGTHS_DATASET in f else None
         utterances = None
         if UTTERANCE_DATASET in f:
             utterances = [u.decode() if isinstance(u, bytes) else str(u) for u in f[UTTERANCE_DATASET][()]]
         return Database(
             feat, labels, file_layout=file_layout, path=str(path), groups=groups,
-            group_names=attrs.get("group_names"), label_names=attrs.get("label_names"),
+            group_names=attrs.get("group_names"), group_column=group_column, groupings=groupings,
+            label_names=attrs.get("label_names"),
             class_names=attrs.get("class_names"), attrs=attrs, lengths=lengths, utterances=utterances,
             on_close=f.close,
         )

@@ -68,11 +68,12 @@ def check_labels(db: Database) -> None:
 
 
 def check_groups(db: Database) -> None:
-    """Group ranges lie inside the file, are not empty and do not overlap."""
+    """Group ranges lie inside the file, are not empty and do not overlap; every grouping fits the rows."""
     where = _where(db)
-    if len(db.group_names) != len(db.groups):
+    range_names = db.range_grouping.names if db.range_grouping is not None else []
+    if len(range_names) != len(db.groups):
         raise DataError(
-            f"{where}: attribute group_names lists {len(db.group_names)} names for {len(db.groups)} groups"
+            f"{where}: attribute group_names lists {len(range_names)} names for {len(db.groups)} groups"
         )
     for g, (start, end) in enumerate(db.groups):
         if start < 0 or end > db.n_rows:
@@ -91,6 +92,32 @@ def check_groups(db: Database) -> None:
                 f"{where}: groups {a} and {b} overlap (rows {s1}..{e1 - 1} and {s2}..{e2 - 1}); "
                 "each row may belong to one group only"
             )
+    for grouping in db.groupings.values():
+        if grouping is not db.range_grouping:
+            _check_grouping(db, grouping)
+
+
+def _check_grouping(db: Database, grouping) -> None:
+    """A per-row grouping: one id per row, ids of existing groups, no empty group, agrees with the ranges."""
+    where = f"{_where(db)}: grouping {grouping.name!r} (dataset groups/{grouping.name})"
+    if grouping.n_rows != db.n_rows:
+        raise DataError(f"{where} has {grouping.n_rows} rows but 'feat' has {db.n_rows}; one group id per row")
+    bad = (grouping.ids < -1) | (grouping.ids >= grouping.n_groups)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{where}: row {row} has group {grouping.ids[row]}, but there are {grouping.n_groups} "
+                        f"named groups (0..{grouping.n_groups - 1}; -1 for no group)")
+    empty = [g for g, size in enumerate(grouping.sizes()) if not size]
+    if empty:
+        raise DataError(f"{where}: group {empty[0]} ({grouping.names[empty[0]]!r}) has no rows")
+    ranges = db.range_grouping
+    if ranges is not None and ranges.name == grouping.name and not np.array_equal(ranges.ids, grouping.ids):
+        row = int(np.flatnonzero(ranges.ids != grouping.ids)[0])
+        raise DataError(f"{where} disagrees with start_indice/end_indice at row {row} (group {grouping.ids[row]} "
+                        f"against {ranges.ids[row]}); rebuild the database")
+    if ranges is not None and ranges.name == grouping.name and ranges.names != grouping.names:
+        raise DataError(f"{where}: its group names disagree with attribute group_names "
+                        f"({grouping.names[:3]} against {ranges.names[:3]}); rebuild the database")
 
 
 def check_finite(db: Database) -> None:

@@ -6,9 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from serzoo.core.errors import ConfigError
+from serzoo.core.errors import ConfigError, UnknownComponentError
 
-PROTOCOLS = ("logo", "kfold", "fixed")
 STREAMING_MODES = ("auto", "memory", "stream")
 
 
@@ -35,6 +34,8 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     protocol: str = "logo"
+    group_by: str | None = None
+    split_opts: list[str] = field(default_factory=list)
     test_groups: str | None = None
     val_groups: str | None = None
     train_groups: str | None = None
@@ -58,7 +59,6 @@ class TrainConfig:
             (self.clipnorm is None or self.clipnorm > 0, "--clipnorm must be positive"),
             (0 <= self.val_share < 1, "--val-share must be in [0, 1)"),
             (self.folds >= 2, "--folds must be at least 2"),
-            (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
             (self.streaming in STREAMING_MODES, f"--streaming must be one of {', '.join(STREAMING_MODES)}"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (self.l2 is None or self.l2 >= 0, "--l2 must not be negative"),
@@ -67,6 +67,16 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self._check_protocol()
+
+    def _check_protocol(self) -> None:
+        """The protocol is a registered splitter (plugins may add some), named with close matches if not."""
+        from serzoo.core.plugin_manager import splitters
+
+        try:
+            splitters().get(self.protocol)
+        except UnknownComponentError as exc:
+            raise UnknownComponentError(f"--protocol: {exc}") from None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -52,14 +52,9 @@ def _versions() -> dict:
 
 
 def protocol_description(prep) -> str:
+    """One line: the protocol as its splitter describes it, the validation rule, the number of folds."""
     cfg = prep.config
-    grouped = bool(prep.db.groups)
-    if cfg.protocol == "logo":
-        what = "leave-one-group-out" + (" (speaker-/group-independent)" if grouped else "")
-    elif cfg.protocol == "kfold":
-        what = f"{cfg.folds}-fold" + (" by whole groups" if grouped else " by rows")
-    else:
-        what = f"fixed split, test groups {cfg.test_groups}"
+    what = next((s.protocol for s in prep.splits if s.protocol), cfg.protocol)
     val = f"validation {cfg.val_groups and 'groups ' + cfg.val_groups or f'share {cfg.val_share} of training groups'}"
     return f"{what}; {val}; {len(prep.splits)} folds"
 

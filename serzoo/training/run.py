@@ -102,6 +102,7 @@ def prepare(config: TrainConfig) -> Prepared:
         db, config.protocol, test_groups=config.test_groups, val_groups=config.val_groups,
         train_groups=config.train_groups, ignore_groups=config.ignore_groups, adapt_groups=config.adapt_groups,
         folds=config.folds, val_share=config.val_share, seed=config.seed,
+        group_by=config.group_by, options=config.split_opts,
     )
     if config.max_folds:
         splits = splits[: config.max_folds]
@@ -307,7 +308,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     result = {
         "fold": fold, "name": split.name,
         "groups": {"train": split.train_groups, "val": split.val_groups, "test": split.test_groups,
-                   "test_names": [db.group_names[g] for g in split.test_groups] if db.groups else []},
+                   "test_names": split.test_names, "grouping": split.grouping},
         "rows": split.sizes(),
         "leakage_checks": {
             "disjoint_rows_and_groups": True,
