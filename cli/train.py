@@ -9,6 +9,7 @@ import click
 
 from serzoo.training.config import STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
+from serzoo.cli.build import model_options
 
 
 def _echo(message: str) -> None:
@@ -19,12 +20,7 @@ def _echo(message: str) -> None:
 @click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
               help="Feature database (.h5) or meta table (.tsv); default: the built-in demo corpus.")
 @click.option("--loader", default=None, help="Loader to use (see `serzoo list loaders`); default: by file name.")
-@click.option("--blocks", default=TrainConfig.blocks, show_default=True,
-              help="Comma-separated chain of blocks (see `serzoo list blocks`).")
-@click.option("--opt", "opts", multiple=True, metavar="BLOCK.OPTION=VALUE",
-              help="A block option, e.g. --opt cnn1d.filters=32,64 (repeatable; see `serzoo show block NAME`).")
-@click.option("--dropout", type=float, default=None, help="Dropout for every block that has a dropout option.")
-@click.option("--l2", type=float, default=None, help="L2 weight decay for every block that has an l2 option.")
+@model_options(TrainConfig.blocks)
 @click.option("--tasks", default=None, metavar="NAME:CLASSES:COLUMN[:LOSS[:WEIGHT[:METRIC]]],...",
               help="Tasks, one head each; 1 class = regression. Default: the first label.")
 @click.option("--loss-opt", "loss_opts", multiple=True, metavar="LOSS.OPTION=VALUE",
@@ -83,6 +79,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo.training import run as training
+    from serzoo.training.prepare import prepare
 
     if resume:
         run_dir = Path(resume)
@@ -97,7 +94,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["loss_opts"] = list(options["loss_opts"])
         options["split_opts"] = list(options["split_opts"])
         config = TrainConfig(**options)
-    prep = training.prepare(config)
+    prep = prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
           f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
           f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
