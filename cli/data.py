@@ -49,8 +49,9 @@ def data_group() -> None:
 @click.option("--labels", default="", help="Label columns, comma-separated (default: every column after the "
               "first except the group column), e.g. emotion,arousal,valence.")
 @click.option("--group", default="auto", show_default=True,
-              help="Column that defines the groups for folds (speakers, corpora); auto: a column named "
-                   "speaker, group, corpus or session; 'none' for no groups.")
+              help="Columns that define groupings for folds, comma-separated (speaker,corpus,fold); the first "
+                   "orders the rows; train picks one with --group-by; an empty cell is in no group; auto: a "
+                   "column named speaker, group, corpus or session; 'none' for no groups.")
 @click.option("--class-names", multiple=True, metavar="LABEL=NAMES",
               help="Class names of a label, repeatable: --class-names emotion=anger,boredom,disgust,...")
 @click.option("--max-steps", type=click.IntRange(0), default=0, show_default=True,
@@ -62,11 +63,12 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
     """Extract features for the wav files of META (a tab-separated table) into an HDF5 database.
 
     META has a header line; its first column is the wav path relative to META,
-    the others integer labels. Rows are stored ordered by group.
+    the others integer labels and group columns. Rows are stored ordered by the first group column.
 
     \b
     Example:
       serzoo data build emodb/meta.tsv -o emodb.h5 --labels emotion,arousal,valence --group speaker
+      serzoo data build meta.tsv -o db.h5 --group speaker,fold    # then: serzoo train --group-by fold
     """
     from serzoo.data.build import build_database
     from serzoo.data.database import open_database
@@ -78,7 +80,7 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
     )
     with open_database(path) as db:
         click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, {len(db.label_names)} labels, "
-                   f"{len(db.groups)} groups in {time.perf_counter() - start:.1f} s", err=True)
+                   f"groupings {_groupings_text(db) or 'none'} in {time.perf_counter() - start:.1f} s", err=True)
 
 
 @data_group.command("demo")
@@ -134,11 +136,32 @@ def info_command(database, loader, fmt) -> None:
             rows.append([task["name"], task["classes"], ", ".join(f"{c}: {n}" for c, n in task["counts"].items())])
     click.echo(tabulate(rows, headers=["label", "classes", "rows per class"]))
     click.echo("")
-    if info["groups"]:
-        click.echo(tabulate([[g["index"], g["name"], g["rows"], g["start"], g["end"]] for g in info["groups"]],
-                            headers=["group", "name", "rows", "start", "end"]))
-    else:
-        click.echo("groups: none (no start_indice/end_indice); folds will be over rows")
+    _echo_groupings(info)
+
+
+def _groupings_text(db) -> str:
+    """``speaker (10 groups), fold (5 groups)``."""
+    return ", ".join(f"{g.name} ({g.n_groups} groups)" for g in db.groupings.values())
+
+
+def _echo_groupings(info: dict) -> None:
+    """One table per grouping; the first (the default of --group-by) with its start/end row ranges."""
+    if not info["groupings"]:
+        click.echo("groups: none (no start_indice/end_indice or groups/); folds will be over rows")
+        return
+    ranges = {g["index"]: g for g in info["groups"]}
+    for i, grouping in enumerate(info["groupings"]):
+        unused = f"; {grouping['unused_rows']} rows in no group" if grouping["unused_rows"] else ""
+        default = ", the default" if i == 0 else ""
+        click.echo(f"grouping {grouping['name']} ({len(grouping['groups'])} groups{default}{unused}):")
+        if i == 0 and info["groups"]:
+            table = [[g["index"], g["name"], g["rows"], ranges[g["index"]]["start"], ranges[g["index"]]["end"]]
+                     for g in grouping["groups"]]
+            headers = ["group", "name", "rows", "start", "end"]
+        else:
+            table, headers = [[g["index"], g["name"], g["rows"]] for g in grouping["groups"]], ["group", "name", "rows"]
+        click.echo(tabulate(table, headers=headers))
+        click.echo("")
 
 
 def register(cli: click.Group) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from serzoo.data.database import Database
 from serzoo.data.splits import Split, make_splits, parse_groups
-from serzoo.core.errors import ConfigError, SerzooError
+from serzoo.core.errors import ConfigError, SerzooError, UnknownComponentError
 
 SIZES = [5, 7, 4, 6, 8, 5, 3, 6, 4, 7]  # ten groups of different sizes
 
@@ -162,7 +162,7 @@ def test_validation_rows_when_one_training_group_remains():
 def test_protocol_errors():
     with pytest.raises(ConfigError, match="needs at least 2 groups"):
         make_splits(make_db(grouped=False), "logo")
-    with pytest.raises(ConfigError, match="unknown split protocol 'loso'"):
+    with pytest.raises(UnknownComponentError, match="unknown splitter 'loso'; did you mean logo, loco"):
         make_splits(make_db(), "loso")
     with pytest.raises(ConfigError, match="5-fold over groups needs at least 5 groups, 3"):
         make_splits(make_db(sizes=[3, 3, 3]), "kfold", folds=5)

@@ -284,10 +284,10 @@ class Loader(Component):
 class Splitter(Component):
     """A cross-validation protocol: chooses what each fold tests.
 
-    ``factory(ctx, **options) -> list[serzoo.data.splits.TestSet]`` gets a
+    ``factory(ctx, **options) -> list[serzoo.data.splits.Fold]`` gets a
     :class:`serzoo.data.splits.SplitContext` (the chosen grouping with a group id
     per row, the group selections of the command line, the seed) and returns one
-    ``TestSet`` per fold: the groups it tests or, without groups, the rows. The
+    ``Fold`` per fold: the groups it tests or, without groups, the rows. The
     core builds each fold's training part from the groups left and holds its
     validation part out of the training groups only, so a splitter cannot leak
     test data into training or model selection.

@@ -1,12 +1,14 @@
 """Build a SER_FEAT_EXT-compatible HDF5 database from a meta table and wav files.
 
 The meta table is tab-separated with a header; its first column is the wav
-path relative to the table, the others integer labels (and usually a group
-column such as the speaker). The database gets SER_FEAT_EXT's datasets and
-shapes (``feat``, ``label``, ``start_indice``/``end_indice`` with rows ordered
-by group, groups in order of first appearance), plus the attributes the
-original lacked (label, class and group names, feature settings, sample rate)
-and per-row ``n_frames`` and ``utterance`` datasets.
+path relative to the table, the others integer labels and group columns
+(speaker, corpus, a benchmark's official fold). The database gets
+SER_FEAT_EXT's datasets and shapes (``feat``, ``label``,
+``start_indice``/``end_indice`` for the first group column, rows ordered by
+its groups in order of first appearance), plus the attributes the original
+lacked (label, class and group names, feature settings, sample rate), per-row
+``n_frames`` and ``utterance`` datasets, and one ``groups/<column>`` per group
+column, so training can split by any of them (``serzoo train --group-by``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 from serzoo import __version__
 from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
 from serzoo.core.files import atomic_path
-from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs
+from serzoo.data.grouping import Grouping
+from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs, write_groupings
 from serzoo.core.errors import ConfigError, DataError
 
 BUILD_LAYOUTS = ("1d", "2d", "3d")
@@ -115,6 +118,38 @@ def parse_class_names(specs: Sequence[str] | dict | None) -> dict[str, list[str]
     return out
 
 
+def _group_columns(meta: MetaTable, group: Sequence[str] | str | None) -> list[int]:
+    """Columns named by ``--group`` (a list or comma-separated; ``auto``: the first usual one there is)."""
+    if group == "auto":
+        found = next((c for c in AUTO_GROUP_COLUMNS if c in meta.header[1:]), None)
+        group = [found] if found else []
+    names = [n.strip() for n in group.split(",") if n.strip()] if isinstance(group, str) else list(group or ())
+    cols: list[int] = []
+    for name in names:
+        col = meta.column(name, "--group")
+        if col == 0:
+            raise ConfigError(f"--group {name!r}: the first column holds the wav paths, not groups")
+        if "/" in meta.header[col] or meta.header[col] in (".", ".."):
+            raise ConfigError(f"--group {name!r}: a grouping name cannot contain '/' or be '.'; rename the column")
+        if col not in cols:
+            cols.append(col)
+    return cols
+
+
+def _order_by_groups(meta: MetaTable, cols: list[int]) -> tuple[list[int], list[Grouping]]:
+    """Row order and groupings: rows ordered by the first column's groups, as SER_FEAT_EXT did.
+
+    Groups come in order of first appearance, rows keep file order inside a group,
+    and rows in no group of the first column (an empty cell) come last.
+    """
+    groupings = [Grouping.from_values(meta.header[c], [row[c] for row in meta.rows]) for c in cols]
+    if not groupings:
+        return list(range(len(meta.rows))), []
+    first = groupings[0]
+    order = np.argsort(np.where(first.ids < 0, first.n_groups, first.ids), kind="stable")
+    return order.tolist(), [g.reordered(order) for g in groupings]
+
+
 def _layout_rows(frames: np.ndarray, layout: str, steps: int, context: int) -> tuple[np.ndarray, int]:
     """Arrange (n, D) frames into one row of the file layout, zero-padded at the end.
 
@@ -141,7 +176,7 @@ def build_database(
     out_path,
     *,
     labels: Sequence[str] | str | None = None,
-    group: str | None = "auto",
+    group: Sequence[str] | str | None = "auto",
     feature: str = "logmel",
     n_mels: int = 40,
     sample_rate: int = 16000,
@@ -163,10 +198,12 @@ def build_database(
         meta_path: the tab-separated meta table.
         out_path: the ``.h5`` file to write (replaced atomically when complete).
         labels: label column names (list or comma-separated); default: every column
-            after the first except the group column.
-        group: the column whose values define the groups (speakers, corpora) used for folds;
-            ``"auto"`` takes a column named speaker, group, corpus or session if there is one;
-            ``None`` or ``""`` writes no groups.
+            after the first except the group columns.
+        group: the columns whose values define the groupings folds can be made of (speakers,
+            corpora, official folds; list or comma-separated), the first ordering the rows and
+            giving ``start_indice``/``end_indice``; an empty cell puts its row in no group of
+            that column; ``"auto"`` takes a column named speaker, group, corpus or session if
+            there is one; ``None`` or ``""`` writes no groups.
         feature, n_mels, sample_rate, win_ms, hop_ms, n_fft, fmin, fmax: see
             :class:`~serzoo.data.audio.FeatureSettings`.
         max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
@@ -194,13 +231,11 @@ def build_database(
         raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
-    if group == "auto":
-        group = next((c for c in AUTO_GROUP_COLUMNS if c in meta.header[1:]), None)
-    group_col = meta.column(group, "--group") if group else None
+    group_cols = _group_columns(meta, group)
     if isinstance(labels, str):
         labels = [n.strip() for n in labels.split(",") if n.strip()]
     label_cols = [meta.column(n, "--labels") for n in labels] if labels else [
-        c for c in range(1, len(meta.header)) if c != group_col]
+        c for c in range(1, len(meta.header)) if c not in group_cols]
     if not label_cols or 0 in label_cols:
         raise ConfigError("--labels must name at least one label column (the first column holds the wav paths)")
     label_names = [meta.header[c] for c in label_cols]
@@ -215,15 +250,7 @@ def build_database(
             raise DataError(f"{meta.path} line {bad[0] + 2}: {name} {column[bad[0]]} is outside the {len(names)} "
                             f"classes given by --class-names (0..{len(names) - 1})")
 
-    # Rows ordered by group, groups in order of first appearance (as SER_FEAT_EXT did).
-    if group_col is not None:
-        keys = [row[group_col] for row in meta.rows]
-        group_names = list(dict.fromkeys(keys))
-        index = {name: g for g, name in enumerate(group_names)}
-        order = sorted(range(len(keys)), key=lambda i: index[keys[i]])  # stable: keeps file order inside a group
-        counts = np.bincount([index[k] for k in keys], minlength=len(group_names))
-    else:
-        group_names, order, counts = [], list(range(len(meta.rows))), np.zeros(0, int)
+    order, groupings = _order_by_groups(meta, group_cols)
     wavs = meta.wav_paths()
     missing = [p for p in wavs if not p.is_file()]
     if missing:
@@ -253,8 +280,8 @@ def build_database(
         "layout": layout,
         "label_names": label_names,
         "class_names": classes,
-        "group_column": meta.header[group_col] if group_col is not None else None,
-        "group_names": group_names,
+        "group_column": groupings[0].name if groupings else None,
+        "group_names": groupings[0].names if groupings else [],
         "sample_rate": settings.sample_rate,
         "features": {**settings.to_dict(), "max_steps": max_steps, "context": context, "time_steps": steps},
         "source": str(meta.path),
@@ -262,10 +289,12 @@ def build_database(
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as hf:
         feat = hf.create_dataset("feat", shape=shape, dtype=dtype, chunks=(chunk_rows, *shape[1:]))
         hf.create_dataset("label", data=label_values[order].astype(np.float64))
-        if group_col is not None:
+        if groupings:  # SER_FEAT_EXT's ranges for the first grouping; every grouping per row
+            counts = np.asarray(groupings[0].sizes())
             ends = np.cumsum(counts)
             hf.create_dataset("start_indice", data=(ends - counts).astype(np.float64))
             hf.create_dataset("end_indice", data=ends.astype(np.float64))
+            write_groupings(hf, groupings)
         hf.create_dataset(UTTERANCE_DATASET, data=[meta.rows[i][0] for i in order],
                           dtype=h5py.string_dtype())
         hf.attrs.update(encode_attrs(attrs))

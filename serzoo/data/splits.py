@@ -121,16 +121,16 @@ class Split:
 
 
 @dataclass
-class TestSet:
+class Fold:
     """What one fold tests, as a splitter returns it: whole groups, or rows when there are no groups.
 
     Args:
-        groups: group indices (in the chosen grouping) of the test set.
-        rows: test row indices instead of groups (k-fold over rows); ``None`` when ``groups`` is given.
+        test_groups: group indices (in the chosen grouping) of the test set.
+        test_rows: test row indices instead of groups (k-fold over rows); ``None`` when groups are given.
     """
 
-    groups: Sequence[int] = ()
-    rows: np.ndarray | None = None
+    test_groups: Sequence[int] = ()
+    test_rows: np.ndarray | None = None
 
 
 class SplitContext:
@@ -249,16 +249,16 @@ def _options(splitter: Splitter, options, shared: Mapping[str, Any]) -> dict[str
     return splitter.resolve(values)
 
 
-def _test_sets(splitter: Splitter, ctx: SplitContext, options: dict) -> list[TestSet]:
+def _folds(splitter: Splitter, ctx: SplitContext, options: dict) -> list[Fold]:
     tests = splitter.factory(ctx, **options)
-    if not isinstance(tests, (list, tuple)) or not all(isinstance(t, TestSet) for t in tests):
-        raise ConfigError(f"splitter {splitter.name} (plugin {splitter.plugin}) returned {type(tests).__name__}; "
-                          "it must return a list of serzoo.data.splits.TestSet")
+    if not isinstance(tests, (list, tuple)) or not all(isinstance(t, Fold) for t in tests):
+        raise ConfigError(f"splitter {splitter.name} (plugin {splitter.plugin}) returned {repr(tests)[:60]}; "
+                          "it must return a list of serzoo.data.splits.Fold")
     if not tests:
         raise ConfigError(f"protocol {splitter.name} made no folds: every {ctx.grouping.name} group is ignored, "
                           "an adaptation or a validation group")
     for test in tests:
-        bad = [g for g in test.groups if not 0 <= int(g) < ctx.n_groups or int(g) in ctx.excluded]
+        bad = [g for g in test.test_groups if not 0 <= int(g) < ctx.n_groups or int(g) in ctx.excluded]
         if bad:
             raise ConfigError(f"splitter {splitter.name} tests group {bad[0]}, which is not a usable "
                               f"{ctx.grouping.name} group (0..{ctx.n_groups - 1}, not ignored or adaptation)")
@@ -333,7 +333,7 @@ def make_splits(
             if common:
                 raise ConfigError(f"group {min(common)} is in both {SELECTION_OPTIONS[a]} and {SELECTION_OPTIONS[b]}")
     ctx = SplitContext(splitter.name, grouping, sel, seed)
-    tests = _test_sets(splitter, ctx, values)
+    tests = _folds(splitter, ctx, values)
     _warn_unused(grouping)
     summary = splitter.summarize(ctx, values)
     splits = []
@@ -345,13 +345,13 @@ def make_splits(
     return splits
 
 
-def _fold(ctx: SplitContext, i: int, test: TestSet, val_share: float) -> Split:
+def _fold(ctx: SplitContext, i: int, test: Fold, val_share: float) -> Split:
     """One fold: the test set given, training from what is left, validation out of the training part."""
     grouping, rng, where = ctx.grouping, ctx.rng(i), f"fold {i}"
     adapt_rows = np.sort(grouping.rows(ctx.adapt_groups))
     fixed_val = ctx.val_groups
-    if test.rows is None:
-        test_groups = [int(g) for g in test.groups]
+    if test.test_rows is None:
+        test_groups = [int(g) for g in test.test_groups]
         pool = [g for g in (ctx.train_groups or range(ctx.n_groups))
                 if g not in ctx.excluded and g not in test_groups and g not in fixed_val]
         if not pool:
@@ -363,7 +363,7 @@ def _fold(ctx: SplitContext, i: int, test: TestSet, val_share: float) -> Split:
         else:
             train_g, train, val_g, val = _hold_out(grouping, pool, grouping.rows(pool), val_share, rng, where)
     else:  # rows, not groups, are tested: the rest of the pool trains, validation is rows of it
-        test_groups, test_rows = [], np.unique(np.asarray(test.rows, dtype=np.int64))
+        test_groups, test_rows = [], np.unique(np.asarray(test.test_rows, dtype=np.int64))
         rest = np.setdiff1d(ctx.pool_rows(), test_rows)
         if fixed_val:
             train_g, train, val_g, val = [], rest, fixed_val, grouping.rows(fixed_val)

@@ -13,20 +13,20 @@ import numpy as np
 from serzoo import hookimpl
 from serzoo.core.errors import ConfigError
 from serzoo.core.registry import Param, Splitter
-from serzoo.data.splits import SplitContext, TestSet
+from serzoo.data.splits import Fold, SplitContext
 
 KFOLD_BY = ("auto", "groups", "rows")
 
 
-def _leave_one_out(ctx: SplitContext) -> list[TestSet]:
+def _leave_one_out(ctx: SplitContext) -> list[Fold]:
     """Each testable group (or each of --test-groups) is the test set once."""
     if ctx.n_groups < 2:
         raise ConfigError(f"protocol {ctx.protocol} (leave one group out) needs at least 2 groups; the grouping "
                           f"{ctx.grouping.name!r} has {ctx.n_groups}: use --protocol kfold or another --group-by")
-    return [TestSet([g]) for g in (ctx.test_groups or ctx.testable())]
+    return [Fold([g]) for g in (ctx.test_groups or ctx.testable())]
 
 
-def _kfold(ctx: SplitContext, folds: int = 5, by: str = "auto") -> list[TestSet]:
+def _kfold(ctx: SplitContext, folds: int = 5, by: str = "auto") -> list[Fold]:
     """k random folds of whole groups (speaker-independent), or of rows without groups."""
     if by not in KFOLD_BY:
         raise ConfigError(f"kfold by {by!r}: choose {', '.join(KFOLD_BY)}")
@@ -43,18 +43,18 @@ def _kfold(ctx: SplitContext, folds: int = 5, by: str = "auto") -> list[TestSet]
         if len(pool) < folds:
             raise ConfigError(f"{folds}-fold over groups needs at least {folds} groups, {len(pool)} are available; "
                               "use fewer folds or k-fold over rows")
-        return [TestSet(sorted(int(g) for g in unit)) for unit in np.array_split(rng.permutation(pool), folds)]
+        return [Fold(sorted(int(g) for g in unit)) for unit in np.array_split(rng.permutation(pool), folds)]
     rows = ctx.pool_rows()
     if len(rows) < folds:
         raise ConfigError(f"{folds}-fold needs at least {folds} rows, {len(rows)} are available")
-    return [TestSet(rows=unit) for unit in np.array_split(rng.permutation(rows), folds)]
+    return [Fold(test_rows=unit) for unit in np.array_split(rng.permutation(rows), folds)]
 
 
-def _fixed(ctx: SplitContext) -> list[TestSet]:
+def _fixed(ctx: SplitContext) -> list[Fold]:
     """One fold whose test set is --test-groups."""
     if not ctx.test_groups:
         raise ConfigError("protocol fixed needs --test-groups (for example --test-groups 0:1)")
-    return [TestSet(list(ctx.test_groups))]
+    return [Fold(list(ctx.test_groups))]
 
 
 def _names(ctx: SplitContext, groups) -> str:
