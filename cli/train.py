@@ -115,9 +115,9 @@ def train(resume, run_dir, dry_run, **options) -> None:
 
 
 def _groups_text(prep) -> str:
-    """``10 speaker groups``: the grouping the folds are made of."""
+    """``10 groups (speaker)``: the grouping the folds are made of."""
     first = prep.splits[0] if prep.splits else None
-    return f"{len(first.group_names)} {first.grouping} groups" if first and first.group_names else "no groups"
+    return f"{len(first.group_names)} groups ({first.grouping})" if first and first.group_names else "no groups"
 
 
 def _print_dry_run(prep) -> None:
@@ -128,7 +128,7 @@ def _print_dry_run(prep) -> None:
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])
     click.echo(summary_text(model))
     for split in prep.splits:
-        groups = (f"test {split.grouping} groups {split.test_groups} ({', '.join(split.test_names)}), "
+        groups = (f"test groups {split.test_groups} ({', '.join(split.test_names)}), "
                   f"val groups {split.val_groups}; " if split.test_groups else "")
         click.echo(f"{split.name}: {groups}rows " + json.dumps(split.sizes()))
 

@@ -5,6 +5,7 @@ Importing this package is cheap (NumPy only): TensorFlow is imported by
 """
 
 from serzoo.data.database import Database, open_database
-from serzoo.data.splits import Split, make_splits, parse_groups
+from serzoo.data.grouping import Grouping
+from serzoo.data.splits import Fold, Split, SplitContext, make_splits, parse_groups
 
-__all__ = ["Database", "Split", "make_splits", "open_database", "parse_groups"]
+__all__ = ["Database", "Fold", "Grouping", "Split", "SplitContext", "make_splits", "open_database", "parse_groups"]
