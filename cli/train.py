@@ -73,14 +73,12 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo.training import run as training
+    from serzoo.training import rundir
     from serzoo.training.prepare import prepare
 
     if resume:
         run_dir = Path(resume)
-        config_path = run_dir / "config.json"
-        if not config_path.exists():
-            raise ConfigError(f"{run_dir}: no config.json, so this is not a serzoo run directory")
-        config = TrainConfig.load(config_path)
+        config = rundir.load_config(run_dir)
         _echo(f"resuming {run_dir}")
     else:
         options["opts"] = list(options["opts"])
@@ -94,13 +92,11 @@ def train(resume, run_dir, dry_run, **options) -> None:
     if dry_run:
         _print_dry_run(prep)
         return
-    if not resume:
+    if resume:
+        rundir.check_same_data(run_dir, prep.db)
+    else:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
-        if (run_dir / "config.json").exists():
-            raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
-        from serzoo.core.files import write_json
-
-        write_json(run_dir / "config.json", config.to_dict())
+        rundir.start_run(run_dir, config, prep.db)
     _echo(f"run directory: {run_dir}")
     training.run(prep, Path(run_dir), echo=_echo)
     click.echo((Path(run_dir) / "results.txt").read_text())

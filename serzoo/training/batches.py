@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from serzoo.core.errors import ConfigError
+from serzoo.core.errors import ConfigError, TrainingError
 from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
@@ -89,18 +89,54 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
-        x, drive = sampler.factory(drive, x, rng, cfg.batch_size, **options)
+        x, drive = _synthetic(sampler, sampler.factory(drive, x, rng, cfg.batch_size, **options), x)
         data.labels = decode_joint(tasks, drive, data.labels, cfg.sample_by)
         sampler, options = samplers().get("none"), {}
 
     def order_for_epoch() -> np.ndarray:
         """Positions into the training rows for the current epoch (index samplers redraw every epoch)."""
         rng = np.random.default_rng([cfg.seed, fold, data.epoch["epoch"]])
-        return np.asarray(sampler.factory(drive, None, rng, cfg.batch_size, **options), dtype=np.int64)
+        return _positions(sampler, sampler.factory(drive, None, rng, cfg.batch_size, **options), len(drive))
 
     record["rows_after"] = int(len(x)) if prep.sampler.needs_features else int(len(order_for_epoch()))
     data.sampler_record = record
     return x, order_for_epoch
+
+
+def _positions(sampler, order, n: int) -> np.ndarray:
+    """An index sampler's output, checked: a non-empty list of whole positions below ``n``.
+
+    Raises:
+        TrainingError: naming the sampler and what it returned.
+    """
+    order = np.asarray(order)
+    where = f"sampler {sampler.name} (plugin {sampler.plugin})"
+    if order.ndim != 1 or order.size == 0:
+        raise TrainingError(f"{where} returned {order.size} positions (shape {order.shape}); it must return "
+                            "a non-empty 1-D array of training-row positions")
+    if order.dtype.kind not in "iu" and not (order.dtype.kind == "f" and np.all(order == np.round(order))):
+        raise TrainingError(f"{where} returned {order.dtype} values; positions must be integers")
+    order = order.astype(np.int64)
+    if order.min() < 0 or order.max() >= n:
+        raise TrainingError(f"{where} returned position {int(order.min() if order.min() < 0 else order.max())}; "
+                            f"the fold has training rows 0..{n - 1}")
+    return order
+
+
+def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic sampler's ``(x_new, y_new)``, checked against the features it was given."""
+    where = f"sampler {sampler.name} (plugin {sampler.plugin})"
+    try:
+        x_new, y_new = result
+        x_new, y_new = np.asarray(x_new, dtype=np.float32), np.asarray(y_new).reshape(-1)
+    except (TypeError, ValueError):
+        raise TrainingError(f"{where} must return (features, labels), got {type(result).__name__}") from None
+    if len(x_new) == 0 or len(x_new) != len(y_new) or x_new.shape[1:] != x.shape[1:]:
+        raise TrainingError(f"{where} returned {len(x_new)} rows of shape {x_new.shape[1:]} with {len(y_new)} "
+                            f"labels; expected a non-empty set of rows shaped {x.shape[1:]} with one label each")
+    if not np.isfinite(x_new).all() or (y_new < 0).any() or (y_new != np.round(y_new)).any():
+        raise TrainingError(f"{where} returned non-finite features or labels that are not class indices")
+    return x_new, y_new.astype(np.int64)
 
 
 def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray]):

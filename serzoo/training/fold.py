@@ -85,7 +85,7 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
     checkpoint = FoldCheckpoint(
         last_path=fold_dir / "last.keras", best_path=fold_dir / "best.weights.h5", state=state,
         patience=cfg.patience, validate=validator(prep, split), epoch_state=data.epoch, echo=echo,
-        epochs=cfg.epochs, metadata=model_metadata(prep),
+        epochs=cfg.epochs, metadata=model_metadata(prep), where=f"fold {split.name}",
     )
     log_path = fold_dir / "log.csv"
     _truncate_log(log_path, initial_epoch)

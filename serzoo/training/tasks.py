@@ -117,6 +117,8 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict
                 weight = float(fields[4])
             except ValueError:
                 raise ConfigError(f"{where}: the loss weight {fields[4]!r} is not a number") from None
+            if not np.isfinite(weight) or weight < 0:
+                raise ConfigError(f"{where}: the loss weight {fields[4]!r} must be a finite number, 0 or more")
         metric = fields[5] if len(fields) > 5 and fields[5] else None
         task = Task(name, num_classes, column, loss, weight, metric)
         allowed = REGRESSION_METRICS if task.regression else CLASSIFICATION_METRICS
@@ -124,6 +126,8 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict
             raise ConfigError(f"{where}: metric {metric!r} does not fit a {task.task_type} task; use one of {', '.join(allowed)}")
         tasks.append(task)
     names = [t.name for t in tasks]
+    if not any(t.weight > 0 for t in tasks):
+        raise ConfigError("--tasks: every task has loss weight 0, so nothing would be trained; give one a positive weight")
     if len(set(names)) != len(names):
         raise ConfigError(f"--tasks: task names must differ, got {', '.join(names)}")
     return tasks
@@ -185,8 +189,10 @@ def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndar
             raise ConfigError(
                 f"--class-weights {entry!r}: {len(w)} weights for {by_name[name].num_classes} classes of task {name}"
             )
-        if (w < 0).any():
-            raise ConfigError(f"--class-weights {entry!r}: weights must not be negative")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ConfigError(f"--class-weights {entry!r}: weights must be finite numbers, 0 or more")
+        if not (w > 0).any():
+            raise ConfigError(f"--class-weights {entry!r}: all weights are 0, so task {name} would not be trained")
         weights[name] = w
     return weights
 
