@@ -160,3 +160,38 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _db_with_labels(path, labels):
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "w") as f:
+        f["feat"] = rng.normal(size=(len(labels), 4, 3))
+        f["label"] = np.asarray(labels, dtype=np.float64).reshape(-1, 1)
+        f["start_indice"] = np.arange(4.0) * (len(labels) // 4)
+        f["end_indice"] = (np.arange(4.0) + 1) * (len(labels) // 4)
+    return path
+
+
+@pytest.mark.parametrize("labels,needle", [
+    ([0, 1, 2, 999] * 8, "not the class indices 0..K-1"),
+    ([0] * 32, "needs at least 2 classes"),
+    ([0, 1, 1e6, 2] * 8, "not the class indices 0..K-1"),
+])
+def test_the_class_count_is_never_guessed_from_a_stray_label(invoke, tmp_path, labels, needle):
+    db = _db_with_labels(tmp_path / "db.h5", labels)
+    assert needle in _one_line_error(invoke("train", "--data", db, *TINY, "--dry-run"))
+
+
+def test_labels_beyond_a_given_class_count_or_fractional_are_named(invoke, tmp_path):
+    db = _db_with_labels(tmp_path / "db.h5", [0, 1, 2, 3] * 8)
+    assert "not a class index below 3" in _one_line_error(
+        invoke("train", "--data", db, *TINY, "--tasks", "label0:3:0", "--dry-run"))
+    db = _db_with_labels(tmp_path / "db2.h5", [0.5, 1.0, 2.0, 3.0] * 8)
+    assert "non-integer" in _one_line_error(invoke("train", "--data", db, *TINY, "--tasks", "label0:4:0", "--dry-run"))
+
+
+def test_non_integer_labels_without_tasks_are_regression(invoke, tmp_path):
+    db = _db_with_labels(tmp_path / "db.h5", np.linspace(-1, 1, 32))
+    result = invoke("train", "--data", db, *TINY, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "label0" in result.output and "Dense" in result.output

@@ -17,7 +17,7 @@ from serzoo.data.database import Database, open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
-from serzoo.training.tasks import Task, check_labels, class_weights, driving_labels, parse_tasks
+from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
 
 @dataclass
@@ -76,9 +76,7 @@ def prepare(config: TrainConfig) -> Prepared:
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'serzoo[tensorboard]'")
     db = open_database(config.data or default_demo_path(), loader=config.loader)
-    # declared class names, else the largest index + 1 (a float label then fails check_labels, clearly)
-    counts = {name: db.num_classes(name) for name in db.label_names}
-    tasks = parse_tasks(config.tasks, db.label_names, counts)
+    tasks = parse_tasks(config.tasks, db.label_names, ClassCounts(db.labels, db.label_names, db.class_names))
     check_labels(tasks, db.labels)
     for task in tasks:
         loss = losses().get(task.resolved_loss())
