@@ -19,6 +19,7 @@ import numpy as np
 from serzoo.core import plugin_manager
 from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.registry import LAYOUTS, Block
+from serzoo.core.tf import import_tensorflow
 
 #: model input layout -> the database file layout that gives it
 DATABASE_LAYOUTS = {"volume": "3d", "frames": "2d", "sequence": "1d", "vector": "flat"}
@@ -356,6 +357,7 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
                           f"which has {rank} axes per example")
     _check_heads(heads)
 
+    import_tensorflow()
     import keras
 
     registry = plugin_manager.blocks()

@@ -19,6 +19,7 @@ from typing import Any
 
 from serzoo.core.errors import DataError
 from serzoo.core.files import jsonable, atomic_path
+from serzoo.core.tf import import_tensorflow
 
 METADATA_MEMBER = "serzoo.json"
 
@@ -73,6 +74,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     Returns:
         (keras model, metadata dict)
     """
+    import_tensorflow()
     import keras
 
     path = Path(path)

@@ -17,6 +17,7 @@ from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
 from serzoo.training.tasks import Task, class_weights, driving_labels
+from serzoo.core.tf import import_tensorflow
 
 #: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
 SYNTHETIC_STREAM = 2**31 - 1
@@ -170,6 +171,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
     order (rather than a shuffle buffer) keeps class-balanced batches balanced and makes
     streaming and in-memory training see the same batches.
     """
+    import_tensorflow()
     import tensorflow as tf
 
     y, w = _targets(tasks, labels, weights)

@@ -22,6 +22,7 @@ from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
 from serzoo.training.evaluate import evaluate, predict_rows, validator
 from serzoo.training.prepare import Prepared
+from serzoo.core.tf import import_tensorflow
 
 Echo = Callable[[str], None]
 
@@ -47,6 +48,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
 
 def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: dict | None, echo: Echo):
     """A new compiled model, or the checkpointed one with its optimizer and random states; and the first epoch."""
+    import_tensorflow()
     import keras
 
     from serzoo.model.assemble import Head, build_model
@@ -77,6 +79,7 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
 def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, state: dict | None,
          initial_epoch: int, echo: Echo):
     """Run the remaining epochs with the resumable checkpoint; returns the checkpoint (best epoch, report)."""
+    import_tensorflow()
     import keras
 
     from serzoo.training.callbacks import FoldCheckpoint

@@ -14,6 +14,7 @@ from serzoo import __version__
 from serzoo.training import metrics
 from serzoo.core.files import write_json, write_text
 from serzoo.training.prepare import Prepared
+from serzoo.core.tf import import_tensorflow
 
 CLASSIFICATION_KEYS = ("uar", "accuracy", "macro_f1")
 REGRESSION_KEYS = ("ccc", "mse")
@@ -38,6 +39,7 @@ def summarize_run(prep: Prepared, fold_results: list[dict]) -> dict:
 
 
 def _versions() -> dict:
+    import_tensorflow()
     import h5py
     import keras
     import tensorflow as tf
