@@ -60,6 +60,7 @@ def import_layer_modules() -> None:
     from serzoo.core.plugin_manager import PluginWarning, blocks, losses
 
     owners = {m: c.plugin for kind in (blocks(), losses()) for c in kind for m in c.layer_modules}
+    owners["serzoo.model.layers"] = "serzoo"  # the core's own layers (per-utterance standardisation)
     for module, plugin in sorted(owners.items()):
         try:
             importlib.import_module(module)

@@ -36,6 +36,7 @@ class FoldData:
         sampler_record: what the sampler did, for the fold's result.
         dataset: the ``tf.data.Dataset`` of training batches, one pass per epoch.
         epoch: ``{"epoch": n}``, set at each epoch start; index samplers redraw from it.
+        steps_per_epoch: batches per epoch (learning-rate schedules count in steps).
     """
 
     rows: np.ndarray
@@ -46,6 +47,7 @@ class FoldData:
     sampler_record: dict[str, Any]
     dataset: Any = None
     epoch: dict[str, int] = field(default_factory=lambda: {"epoch": 0})
+    steps_per_epoch: int = 1
 
 
 def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool) -> FoldData:
@@ -74,7 +76,8 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
     data.dataset = train_dataset(fetch, data.labels, tasks, data.weights, order_for_epoch, cfg.batch_size,
-                                 db.example_shape)
+                                 db.example_shape, cfg.label_smoothing)
+    data.steps_per_epoch = -(-data.sampler_record["rows_after"] // cfg.batch_size)
     return data
 
 
@@ -140,8 +143,8 @@ def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
     return x_new, y_new.astype(np.int64)
 
 
-def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray]):
-    """Per-task targets (one-hot or float) and sample weights for label rows."""
+def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray], smoothing: float = 0.0):
+    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights."""
     y, w = {}, {}
     for task in tasks:
         column = labels[:, task.column]
@@ -150,7 +153,8 @@ def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarra
             w[task.name] = np.ones(len(column), np.float32)
         else:
             idx = column.astype(np.int64)
-            y[task.name] = np.eye(task.num_classes, dtype=np.float32)[idx]
+            one_hot = np.eye(task.num_classes, dtype=np.float32)[idx]
+            y[task.name] = one_hot * (1 - smoothing) + smoothing / task.num_classes
             w[task.name] = (weights[task.name][idx] if task.name in weights else np.ones(len(idx))).astype(np.float32)
     return y, w
 
@@ -163,7 +167,7 @@ def _signature(tf, shape, tasks):
     )
 
 
-def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape):
+def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape, smoothing=0.0):
     """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
 
     ``fetch(positions)`` returns the features of those training positions: a slice of
@@ -174,7 +178,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
     import_tensorflow()
     import tensorflow as tf
 
-    y, w = _targets(tasks, labels, weights)
+    y, w = _targets(tasks, labels, weights, smoothing)
     chunk = max(batch_size, 1024 // batch_size * batch_size)  # file reads of whole batches
 
     def generate():

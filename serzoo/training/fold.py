@@ -20,6 +20,7 @@ from serzoo.core.plugin_manager import losses
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
+from serzoo.training.optim import make_optimizer
 from serzoo.training.evaluate import evaluate, predict_rows, validator
 from serzoo.training.prepare import Prepared
 from serzoo.core.tf import import_tensorflow
@@ -36,7 +37,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     split.check_disjoint()
     last_path = fold_dir / "last.keras"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
-    data = training_data(prep, fold, split, standardize=prep.config.standardize and state is None)
+    data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     model.load_weights(checkpoint.best_path)
@@ -64,14 +65,14 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
         return model, state["epoch"] + 1
     cfg, tasks = prep.config, prep.tasks
     heads = [Head(t.name, t.num_classes) for t in tasks]
-    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats)
+    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
+                        per_utterance=cfg.normalize == "utterance")
     loss_objects = {}
     for t in tasks:
         loss = losses().get(t.resolved_loss())
         loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=data.priors.get(t.name),
                                             **loss.resolve(prep.loss_options.get(loss.name)))
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
-    model.compile(optimizer=optimizer, loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
+    model.compile(optimizer=make_optimizer(cfg, data.steps_per_epoch), loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
                   jit_compile=cfg.jit_compile)
     return model, 0
 

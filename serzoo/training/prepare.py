@@ -112,6 +112,24 @@ def prepare(config: TrainConfig) -> Prepared:
     if config.max_folds:
         splits = splits[: config.max_folds]
     streaming = use_streaming(db, config.streaming)
+    _normalization(config, db, streaming)
     if streaming and sampler.needs_features:
         raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
     return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming)
+
+
+def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
+    """Check the normalisation mode against the data; apply per-speaker standardisation (in memory)."""
+    if config.normalize == "utterance" and db.input_layout == "vector":
+        raise ConfigError("--normalize utterance standardises over time steps; this database is flat "
+                          "(one vector per utterance): use global")
+    if config.normalize != "speaker":
+        return
+    if not db.groups:
+        raise ConfigError("--normalize speaker needs groups (speakers) in the database; use global or utterance")
+    if streaming:
+        raise ConfigError("--normalize speaker holds the standardised features in memory; use --streaming memory")
+    from serzoo.data.normalize import standardize_by_group
+
+    axis = -2 if db.input_layout in ("volume", "frames") else -1
+    standardize_by_group(db, db.row_groups, axis)

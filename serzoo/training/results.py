@@ -62,6 +62,17 @@ def protocol_description(prep: Prepared) -> str:
     return f"{what}; {val}; {len(prep.splits)} folds"
 
 
+def normalization_record(mode: str) -> dict:
+    """How features were standardised, and whether that used the test groups' own (unlabeled) features."""
+    descriptions = {
+        "global": "training-fold mean and variance per feature, stored in the model",
+        "utterance": "each utterance standardised over its own time steps",
+        "speaker": "each group standardised with its own statistics, test groups included",
+        "none": "no standardisation",
+    }
+    return {"mode": mode, "description": descriptions.get(mode, mode), "transductive": mode == "speaker"}
+
+
 def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summary: dict) -> None:
     """Write ``results.json`` (everything needed to repeat the run) and ``results.txt``."""
     results = {
@@ -70,6 +81,7 @@ def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summa
         "data": {"path": prep.db.path, "layout": prep.db.file_layout, "rows": prep.db.n_rows,
                  "groups": len(prep.db.groups), "label_names": prep.db.label_names, "features": prep.db.attrs},
         "protocol": protocol_description(prep),
+        "normalization": normalization_record(prep.config.normalize),
         "config": prep.config.to_dict(),
         "tasks": [t.to_dict() for t in prep.tasks],
         "seed": prep.config.seed,
@@ -81,11 +93,20 @@ def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summa
     write_text(run_dir / "results.txt", format_results(results))
 
 
+def _normalization_line(record: dict | None) -> str:
+    if not record:
+        return "normalisation: global"
+    mark = ("  TRANSDUCTIVE: the test speakers' own unlabeled features were used; report these results "
+            "separately from speaker-independent ones") if record.get("transductive") else ""
+    return f"normalisation: {record['mode']} ({record['description']}){mark}"
+
+
 def format_results(results: dict) -> str:
     """The human-readable report: per-fold table, mean +- std, summed confusion matrices."""
     lines = [f"serzoo {results['versions']['serzoo']} results  ({results['finished']})",
              f"data: {results['data']['path']}  ({results['data']['rows']} rows, layout {results['data']['layout']})",
              f"protocol: {results['protocol']}",
+             _normalization_line(results.get("normalization")),
              f"blocks: {results['config']['blocks']}  sampler: {results['config']['sampler']}  "
              f"seed: {results['seed']}", ""]
     for task, entry in results["summary"].items():
