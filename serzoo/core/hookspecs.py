@@ -61,6 +61,21 @@ def serzoo_register_loaders(register):
 
 
 @hookspec
+def serzoo_register_metrics(register):
+    """Register evaluation metrics; runs once, the first time the metric registry is used.
+
+    Every registered metric of a task's type is reported for each fold and summarised in
+    ``results.json``; any of them can select the checkpoint (``--tasks name:classes:column:::metric``).
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Metric`.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts.
 

@@ -49,7 +49,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
              f"best epoch {result['best_epoch']}, test {scores}")
         fold_results.append(result)
-    summary = summarize_run(prep, fold_results)
+    summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
 
