@@ -24,7 +24,7 @@ HEADERS = {
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
-SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "metric": "metrics"}
+SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "metric": "metrics", "augmenter": "augmenters"}
 
 
 @click.command("list")

@@ -30,6 +30,11 @@ def _echo(message: str) -> None:
 @click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
+@click.option("--augment", default=None, metavar="NAME[,NAME...]",
+              help="Augment training batches (never validation or test) with these augmenters, in order "
+                   "(see `serzoo list augmenters`).")
+@click.option("--augment-opt", "augment_opts", multiple=True, metavar="NAME.OPTION=VALUE",
+              help="An augmenter option, e.g. --augment-opt mixup.alpha=0.4 (repeatable).")
 @click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True,
               help="Peak learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True,
@@ -98,6 +103,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
         options["loss_opts"] = list(options["loss_opts"])
+        options["augment_opts"] = list(options["augment_opts"])
         config = TrainConfig(**options)
     prep = prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "

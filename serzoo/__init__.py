@@ -21,6 +21,6 @@ __version__ = "0.2.0"
 #: Marker for hook implementations; third-party plugins use ``@serzoo.hookimpl``.
 hookimpl = pluggy.HookimplMarker("serzoo")
 
-from serzoo.core.registry import Block, Loader, Loss, Metric, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
+from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
 
-__all__ = ["__version__", "hookimpl", "Block", "Loader", "Loss", "Metric", "Param", "Sampler"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Loader", "Loss", "Metric", "Param", "Sampler"]

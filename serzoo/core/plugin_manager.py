@@ -20,7 +20,7 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Block, Loader, Loss, Metric, Registry, Sampler
+from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Registry, Sampler
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
@@ -37,6 +37,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "samplers": ("serzoo_register_samplers", Sampler),
     "loaders": ("serzoo_register_loaders", Loader),
     "metrics": ("serzoo_register_metrics", Metric),
+    "augmenters": ("serzoo_register_augmenters", Augmenter),
 }
 
 
@@ -240,3 +241,7 @@ def loaders() -> Registry[Loader]:
 
 def metrics() -> Registry[Metric]:
     return registry("metrics")
+
+
+def augmenters() -> Registry[Augmenter]:
+    return registry("augmenters")

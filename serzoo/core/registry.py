@@ -304,6 +304,37 @@ class Sampler(Component):
 
 
 @dataclass
+class Augmenter(Component):
+    """A training-batch augmenter; it sees training batches only, never validation or test rows.
+
+    ``factory(**options)`` returns ``augment(x, y, w, rng) -> (x, y, w)`` over one NumPy batch:
+    ``x`` the features (float32, model layout, batch first), ``y`` the targets per task
+    (one-hot rows for classification, values for regression), ``w`` the sample weights per
+    task, and ``rng`` a ``numpy.random.Generator`` seeded per run, fold, epoch and batch (so
+    augmented training is reproducible and resumes exactly). It must not change the shapes.
+
+    Args:
+        layouts: the model input layouts it can augment (see :data:`LAYOUTS`).
+        check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
+    """
+
+    layouts: tuple[str, ...] = LAYOUTS
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self):
+        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        if not self.layouts or bad:
+            raise RegistrationError(f"augmenter {self.name!r}: layouts must be a non-empty subset of "
+                                    f"{', '.join(LAYOUTS)}, got {self.layouts!r}")
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "layouts_in": ",".join(self.layouts)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "layouts": list(self.layouts)}
+
+
+@dataclass
 class Loader(Component):
     """A data loader: ``factory(path, **options) -> serzoo.data.Database``.
 

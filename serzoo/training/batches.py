@@ -21,6 +21,8 @@ from serzoo.core.tf import import_tensorflow
 
 #: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
 SYNTHETIC_STREAM = 2**31 - 1
+#: seed-sequence entry of the batch augmenters
+AUGMENT_STREAM = 2**31 - 2
 
 
 @dataclass
@@ -37,6 +39,7 @@ class FoldData:
         dataset: the ``tf.data.Dataset`` of training batches, one pass per epoch.
         epoch: ``{"epoch": n}``, set at each epoch start; index samplers redraw from it.
         steps_per_epoch: batches per epoch (learning-rate schedules count in steps).
+        augment_record: the augmenters and how many training batches and rows they transformed.
     """
 
     rows: np.ndarray
@@ -48,6 +51,7 @@ class FoldData:
     dataset: Any = None
     epoch: dict[str, int] = field(default_factory=lambda: {"epoch": 0})
     steps_per_epoch: int = 1
+    augment_record: dict[str, Any] | None = None
 
 
 def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool) -> FoldData:
@@ -75,8 +79,9 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     data.stats = feature_stats(prep, x, rows) if standardize else None
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
+    augment = _augmentation(prep, fold, data) if prep.augmenters else None
     data.dataset = train_dataset(fetch, data.labels, tasks, data.weights, order_for_epoch, cfg.batch_size,
-                                 db.example_shape, cfg.label_smoothing)
+                                 db.example_shape, cfg.label_smoothing, augment)
     data.steps_per_epoch = -(-data.sampler_record["rows_after"] // cfg.batch_size)
     return data
 
@@ -105,6 +110,24 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     record["rows_after"] = int(len(x)) if prep.sampler.needs_features else int(len(order_for_epoch()))
     data.sampler_record = record
     return x, order_for_epoch
+
+
+def _augmentation(prep: Prepared, fold: int, data: FoldData) -> Callable:
+    """``augment(x, y, w, batch_index)`` applying the run's augmenters in order, counting what it touched."""
+    chain = [(aug.name, aug.factory(**options)) for aug, options in prep.augmenters]
+    record = {"augmenters": [{"name": aug.name, "options": options} for aug, options in prep.augmenters],
+              "batches": 0, "rows": 0}
+    data.augment_record = record
+
+    def augment(x, y, w, batch: int):
+        rng = np.random.default_rng([prep.config.seed, fold, data.epoch["epoch"], AUGMENT_STREAM, batch])
+        for _name, fn in chain:
+            x, y, w = fn(x, y, w, rng)
+        record["batches"] += 1
+        record["rows"] += len(x)
+        return x, y, w
+
+    return augment
 
 
 def _positions(sampler, order, n: int) -> np.ndarray:
@@ -167,7 +190,8 @@ def _signature(tf, shape, tasks):
     )
 
 
-def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape, smoothing=0.0):
+def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape, smoothing=0.0,
+                  augment=None):
     """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
 
     ``fetch(positions)`` returns the features of those training positions: a slice of
@@ -188,7 +212,8 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
             x = fetch(pos)
             for b in range(0, len(pos), batch_size):
                 p = pos[b:b + batch_size]
-                yield x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+                batch = x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+                yield augment(*batch, (c + b) // batch_size) if augment is not None else batch
 
     sig = _signature(tf, example_shape, tasks)
     return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)

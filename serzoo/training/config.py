@@ -34,6 +34,8 @@ class TrainConfig:
     sampler: str = "none"
     sampler_opts: list[str] = field(default_factory=list)
     sample_by: str | None = None
+    augment: str | None = None
+    augment_opts: list[str] = field(default_factory=list)
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
