@@ -53,12 +53,17 @@ class SerzooGroup(click.Group):
 
 @click.group(cls=SerzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="serzoo")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors, and TensorFlow's own start-up lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own start-up lines (hidden by default).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Train speech emotion recognition models from a zoo of pluggable blocks."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if debug or verbose:
+        from serzoo.core.tf import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def _format_warning(message, category, filename, lineno, line=None):
@@ -67,14 +72,17 @@ def _format_warning(message, category, filename, lineno, line=None):
 
 def main() -> None:
     """Entry point of the ``serzoo`` script."""
-    # TensorFlow's C++ start-up chatter drowns serzoo's own progress lines; TF reads this at import
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _format_warning
+    # standalone_mode=False: click would turn Ctrl-C into "Aborted!" and exit status 1
     try:
-        cli.main(prog_name="serzoo")
-    except KeyboardInterrupt:
+        result = cli.main(prog_name="serzoo", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 from serzoo.cli import build, data, listing, train  # noqa: E402  (the commands attach themselves to cli)

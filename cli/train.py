@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from serzoo.training.config import STREAMING_MODES, TrainConfig
+from serzoo.training.config import NORMALIZATIONS, OPTIMIZERS, SCHEDULES, STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
 from serzoo.cli.build import model_options
 
@@ -30,7 +30,24 @@ def _echo(message: str) -> None:
 @click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
-@click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--augment", default=None, metavar="NAME[,NAME...]",
+              help="Augment training batches (never validation or test) with these augmenters, in order "
+                   "(see `serzoo list augmenters`).")
+@click.option("--augment-opt", "augment_opts", multiple=True, metavar="NAME.OPTION=VALUE",
+              help="An augmenter option, e.g. --augment-opt mixup.alpha=0.4 (repeatable).")
+@click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True,
+              help="Peak learning rate.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True,
+              help="adam, adamw (decoupled weight decay) or sgd (Nesterov momentum 0.9).")
+@click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True,
+              help="Decoupled weight decay (AdamW style) for any optimizer; 0 = none.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=TrainConfig.schedule, show_default=True,
+              help="Learning rate over the planned epochs: constant, cosine decay, or onecycle "
+                   "(warm-up from lr/25, then cosine down to lr/10^4).")
+@click.option("--warmup", type=float, default=TrainConfig.warmup, show_default=True,
+              help="Epochs of linear learning-rate warm-up (onecycle: 30% of the steps when 0).")
+@click.option("--label-smoothing", type=float, default=TrainConfig.label_smoothing, show_default=True,
+              help="Smooth classification targets towards uniform by this much (training batches only).")
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True, help="Maximum epochs per fold.")
 @click.option("--clipnorm", type=float, default=None, help="Clip each gradient to this norm.")
@@ -58,8 +75,10 @@ def _echo(message: str) -> None:
 @click.option("--max-folds", type=int, default=None, help="Run only the first N folds (quick checks; results say so).")
 @click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
-@click.option("--standardize/--no-standardize", default=True, show_default=True,
-              help="Standardise each feature with the training fold's mean and variance (stored in the model).")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=TrainConfig.normalize, show_default=True,
+              help="Feature standardisation: global (training-fold statistics, stored in the model), utterance "
+                   "(each utterance over its own time steps), speaker (each group with its own statistics; "
+                   "transductive, reported as such) or none.")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
               help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
@@ -79,20 +98,19 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo.training import run as training
+    from serzoo.training import rundir
     from serzoo.training.prepare import prepare
 
     if resume:
         run_dir = Path(resume)
-        config_path = run_dir / "config.json"
-        if not config_path.exists():
-            raise ConfigError(f"{run_dir}: no config.json, so this is not a serzoo run directory")
-        config = TrainConfig.load(config_path)
+        config = rundir.load_config(run_dir)
         _echo(f"resuming {run_dir}")
     else:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
         options["loss_opts"] = list(options["loss_opts"])
         options["split_opts"] = list(options["split_opts"])
+        options["augment_opts"] = list(options["augment_opts"])
         config = TrainConfig(**options)
     prep = prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
@@ -101,13 +119,11 @@ def train(resume, run_dir, dry_run, **options) -> None:
     if dry_run:
         _print_dry_run(prep)
         return
-    if not resume:
+    if resume:
+        rundir.check_same_data(run_dir, prep.db)
+    else:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
-        if (run_dir / "config.json").exists():
-            raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
-        from serzoo.core.files import write_json
-
-        write_json(run_dir / "config.json", config.to_dict())
+        rundir.start_run(run_dir, config, prep.db)
     _echo(f"run directory: {run_dir}")
     training.run(prep, Path(run_dir), echo=_echo)
     click.echo((Path(run_dir) / "results.txt").read_text())

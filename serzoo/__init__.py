@@ -22,6 +22,6 @@ __version__ = "0.2.0"
 hookimpl = pluggy.HookimplMarker("serzoo")
 
 # plain Python, no TensorFlow
-from serzoo.core.registry import Block, Loader, Loss, Param, Sampler, Splitter  # noqa: E402
+from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Param, Sampler, Splitter  # noqa: E402
 
-__all__ = ["__version__", "hookimpl", "Block", "Loader", "Loss", "Param", "Sampler", "Splitter"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Loader", "Loss", "Metric", "Param", "Sampler", "Splitter"]

@@ -77,6 +77,36 @@ def serzoo_register_splitters(register):
 
 
 @hookspec
+def serzoo_register_metrics(register):
+    """Register evaluation metrics; runs once, the first time the metric registry is used.
+
+    Every registered metric of a task's type is reported for each fold and summarised in
+    ``results.json``; any of them can select the checkpoint (``--tasks name:classes:column:::metric``).
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Metric`.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def serzoo_register_augmenters(register):
+    """Register training-batch augmenters; runs the first time the augmenter registry is used.
+
+    ``serzoo train --augment NAME`` applies them, in the order given, to training batches
+    only; validation and test rows are never augmented.
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Augmenter`.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts.
 

@@ -20,7 +20,7 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Block, Loader, Loss, Registry, Sampler, Splitter
+from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Registry, Sampler, Splitter
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
@@ -28,7 +28,7 @@ DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
 #: Modules of the core that implement hooks themselves (the components a default run
 #: needs, such as the no-op sampler): registered first, under their module name, and
 #: never disabled, so turning every plugin off still leaves a working core.
-CORE_PLUGINS: tuple[str, ...] = ("serzoo.data.splitters",)
+CORE_PLUGINS: tuple[str, ...] = ("serzoo.training.metrics", "serzoo.data.splitters")
 
 #: registry kind -> (hook name, component class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -36,6 +36,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "losses": ("serzoo_register_losses", Loss),
     "samplers": ("serzoo_register_samplers", Sampler),
     "loaders": ("serzoo_register_loaders", Loader),
+    "metrics": ("serzoo_register_metrics", Metric),
+    "augmenters": ("serzoo_register_augmenters", Augmenter),
     "splitters": ("serzoo_register_splitters", Splitter),
 }
 
@@ -215,7 +217,7 @@ def _build_registry(kind: str) -> Registry:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of one kind: ``blocks``, ``losses``, ``samplers``, ``loaders`` or ``splitters``."""
+    """The registry of one kind: ``blocks``, ``losses``, ``samplers``, ``loaders``, ``metrics``, ``augmenters`` or ``splitters``."""
     state = _state_or_load()
     if kind not in state.registries:
         state.registries[kind] = _build_registry(kind)
@@ -236,6 +238,14 @@ def samplers() -> Registry[Sampler]:
 
 def loaders() -> Registry[Loader]:
     return registry("loaders")
+
+
+def metrics() -> Registry[Metric]:
+    return registry("metrics")
+
+
+def augmenters() -> Registry[Augmenter]:
+    return registry("augmenters")
 
 
 def splitters() -> Registry[Splitter]:

@@ -215,6 +215,13 @@ class Block(Component):
 TASK_TYPES = ("classification", "regression")
 
 
+def _check_task_types(what: str, name: str, task_types: tuple[str, ...]) -> None:
+    if not task_types or any(t not in TASK_TYPES for t in task_types):
+        raise RegistrationError(
+            f"{what} {name!r}: task_types must be a non-empty subset of {TASK_TYPES}, got {task_types!r}"
+        )
+
+
 @dataclass
 class Loss(Component):
     """A loss: ``factory(num_classes=..., class_priors=..., **options) -> keras loss``.
@@ -226,14 +233,52 @@ class Loss(Component):
     task_types: tuple[str, ...] = ("classification",)
 
     def __post_init__(self):
-        if not self.task_types or any(t not in TASK_TYPES for t in self.task_types):
-            raise RegistrationError(f"loss {self.name!r}: task_types must be a subset of {TASK_TYPES}")
+        _check_task_types("loss", self.name, self.task_types)
 
     def row(self) -> dict[str, Any]:
         return {**super().row(), "task_types": ",".join(self.task_types)}
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "task_types": list(self.task_types)}
+
+
+@dataclass
+class Metric(Component):
+    """An evaluation metric of one task on one split, in plain NumPy (no TensorFlow).
+
+    ``factory`` computes it. For a classification task it is called as
+    ``factory(cm)`` with the ``(K, K)`` integer confusion matrix (rows true
+    classes, columns predicted), so that summing the matrices of folds or
+    speakers and calling it again gives the pooled score. For a regression task
+    it is called as ``factory(y_true, y_pred)`` with two float arrays of shape
+    ``(n,)``. It returns a float, and ``nan`` for an empty input rather than
+    raising. A metric listing both task types accepts both calls. Metrics take
+    no options (``params`` stays empty): a variant is another registered name.
+
+    Args:
+        task_types: the task types it scores (``classification``, ``regression``).
+        higher_is_better: the direction checkpoint selection follows; ``False``
+            for errors such as MSE.
+    """
+
+    task_types: tuple[str, ...] = ("classification",)
+    higher_is_better: bool = True
+
+    def __post_init__(self):
+        _check_task_types("metric", self.name, self.task_types)
+        if self.params:
+            raise RegistrationError(f"metric {self.name!r}: metrics take no options; register each variant by name")
+
+    def compute(self, *args) -> float:
+        """The metric's value: ``compute(cm)`` for classification, ``compute(y_true, y_pred)`` for regression."""
+        return float(self.factory(*args))
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "task_types": ",".join(self.task_types),
+                "better": "higher" if self.higher_is_better else "lower"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "task_types": list(self.task_types), "higher_is_better": self.higher_is_better}
 
 
 @dataclass
@@ -256,6 +301,37 @@ class Sampler(Component):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "needs_features": self.needs_features}
+
+
+@dataclass
+class Augmenter(Component):
+    """A training-batch augmenter; it sees training batches only, never validation or test rows.
+
+    ``factory(**options)`` returns ``augment(x, y, w, rng) -> (x, y, w)`` over one NumPy batch:
+    ``x`` the features (float32, model layout, batch first), ``y`` the targets per task
+    (one-hot rows for classification, values for regression), ``w`` the sample weights per
+    task, and ``rng`` a ``numpy.random.Generator`` seeded per run, fold, epoch and batch (so
+    augmented training is reproducible and resumes exactly). It must not change the shapes.
+
+    Args:
+        layouts: the model input layouts it can augment (see :data:`LAYOUTS`).
+        check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
+    """
+
+    layouts: tuple[str, ...] = LAYOUTS
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self):
+        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        if not self.layouts or bad:
+            raise RegistrationError(f"augmenter {self.name!r}: layouts must be a non-empty subset of "
+                                    f"{', '.join(LAYOUTS)}, got {self.layouts!r}")
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "layouts_in": ",".join(self.layouts)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "layouts": list(self.layouts)}
 
 
 @dataclass

@@ -241,6 +241,18 @@ class Database:
             block = np.asarray(self._feat[unique])
         return self._to_model(block)[inverse]
 
+    def replace_features(self, features: np.ndarray) -> None:
+        """Use these features (model layout, every row) instead of the file's from now on.
+
+        Raises:
+            DataError: their shape is not ``(rows, *example_shape)``.
+        """
+        features = np.asarray(features, dtype=np.float32)
+        if features.shape != (self.n_rows, *self.example_shape):
+            raise DataError(f"replacement features have shape {features.shape}, "
+                            f"expected {(self.n_rows, *self.example_shape)}")
+        self._cache = features
+
     def load(self) -> "Database":
         """Read every row into memory now; later :meth:`features` calls cost no I/O."""
         self.features()

@@ -19,6 +19,7 @@ import numpy as np
 from serzoo.core import plugin_manager
 from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.registry import LAYOUTS, Block
+from serzoo.core.tf import import_tensorflow
 
 #: model input layout -> the database file layout that gives it
 DATABASE_LAYOUTS = {"volume": "3d", "frames": "2d", "sequence": "1d", "vector": "flat"}
@@ -329,7 +330,7 @@ def _check_heads(heads) -> None:
         seen.add(head.name)
 
 
-def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalization=None):
+def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalization=None, per_utterance: bool = False):
     """Build the Keras functional model of a plan.
 
     Args:
@@ -340,6 +341,7 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
         normalization: optional ``(mean, variance)`` per feature (last axis before the
             channel axis), standardising the input inside the model, so that a saved
             model carries the training statistics.
+        per_utterance: standardise each example over its own time steps instead (no statistics needed).
 
     Returns:
         A ``keras.Model`` with input ``features`` and a dict of outputs keyed by head name:
@@ -356,6 +358,7 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
                           f"which has {rank} axes per example")
     _check_heads(heads)
 
+    import_tensorflow()
     import keras
 
     registry = plugin_manager.blocks()
@@ -366,6 +369,11 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
         # volume and frames end in a channel axis of 1: the features are the axis before it
         axis = -2 if plan.input_layout in ("volume", "frames") else -1
         x = keras.layers.Normalization(axis=axis, mean=mean, variance=variance, name="standardize")(x)
+    elif per_utterance:
+        from serzoo.model.layers import UtteranceStandardization
+
+        axis = -2 if plan.input_layout in ("volume", "frames") else -1
+        x = UtteranceStandardization(feature_axis=axis, name="standardize_utterance")(x)
     for index, step in enumerate(plan.steps, 1):
         prefix = f"b{index}_{step.block}"
         x = _adapt(x, step.adapter_before, f"b{index}")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from serzoo.core.errors import ConfigError, UnknownComponentError
 
 STREAMING_MODES = ("auto", "memory", "stream")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+#: global: training-fold statistics inside the model; utterance: each utterance over its own time steps;
+#: speaker: each group with its own statistics (transductive: the test group's unlabeled features are used)
+NORMALIZATIONS = ("global", "utterance", "speaker", "none")
 
 
 @dataclass
@@ -27,7 +33,14 @@ class TrainConfig:
     sampler: str = "none"
     sampler_opts: list[str] = field(default_factory=list)
     sample_by: str | None = None
+    augment: str | None = None
+    augment_opts: list[str] = field(default_factory=list)
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
     batch_size: int = 32
     epochs: int = 50
     clipnorm: float | None = None
@@ -44,7 +57,7 @@ class TrainConfig:
     folds: int = 5
     val_share: float = 0.1
     streaming: str = "auto"
-    standardize: bool = True
+    normalize: str = "global"
     jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None
@@ -54,14 +67,24 @@ class TrainConfig:
         checks = [
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.learning_rate > 0, "--lr must be positive"),
+            (math.isfinite(self.learning_rate) and self.learning_rate > 0,
+             f"--lr {self.learning_rate}: the learning rate must be a positive finite number"),
+            (0 <= self.seed < 2**32, f"--seed {self.seed}: a seed must be in 0..{2**32 - 1}"),
             (self.patience >= 0, "--patience must be 0 or more (0 turns early stopping off)"),
-            (self.clipnorm is None or self.clipnorm > 0, "--clipnorm must be positive"),
+            (self.clipnorm is None or (math.isfinite(self.clipnorm) and self.clipnorm > 0),
+             "--clipnorm must be a positive finite number"),
             (0 <= self.val_share < 1, "--val-share must be in [0, 1)"),
             (self.folds >= 2, "--folds must be at least 2"),
             (self.streaming in STREAMING_MODES, f"--streaming must be one of {', '.join(STREAMING_MODES)}"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be a finite number, 0 or more"),
+            (math.isfinite(self.warmup) and 0 <= self.warmup < self.epochs,
+             f"--warmup {self.warmup}: warm-up epochs must be at least 0 and fewer than --epochs {self.epochs}"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.l2 is None or self.l2 >= 0, "--l2 must not be negative"),
+            (self.l2 is None or (math.isfinite(self.l2) and self.l2 >= 0), "--l2 must be a finite number, 0 or more"),
             (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),
         ]
         for ok, message in checks:
@@ -83,6 +106,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a run configuration is a JSON object, not {type(data).__name__}")
+        if "standardize" in data:  # runs from serzoo 0.1
+            legacy = data["standardize"]
+            data = {k: v for k, v in data.items() if k != "standardize"}
+            data.setdefault("normalize", "global" if legacy else "none")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -92,6 +121,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
+            config = cls.from_dict(json.loads(Path(path).read_text()))
+            config.validate()
+        except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return config

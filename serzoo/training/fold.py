@@ -20,8 +20,10 @@ from serzoo.core.plugin_manager import losses
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
+from serzoo.training.optim import make_optimizer
 from serzoo.training.evaluate import evaluate, predict_rows, validator
 from serzoo.training.prepare import Prepared
+from serzoo.core.tf import import_tensorflow
 
 Echo = Callable[[str], None]
 
@@ -35,7 +37,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     split.check_disjoint()
     last_path = fold_dir / "last.keras"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
-    data = training_data(prep, fold, split, standardize=prep.config.standardize and state is None)
+    data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     model.load_weights(checkpoint.best_path)
@@ -47,6 +49,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
 
 def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: dict | None, echo: Echo):
     """A new compiled model, or the checkpointed one with its optimizer and random states; and the first epoch."""
+    import_tensorflow()
     import keras
 
     from serzoo.model.assemble import Head, build_model
@@ -62,14 +65,14 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
         return model, state["epoch"] + 1
     cfg, tasks = prep.config, prep.tasks
     heads = [Head(t.name, t.num_classes) for t in tasks]
-    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats)
+    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
+                        per_utterance=cfg.normalize == "utterance")
     loss_objects = {}
     for t in tasks:
         loss = losses().get(t.resolved_loss())
         loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=data.priors.get(t.name),
                                             **loss.resolve(prep.loss_options.get(loss.name)))
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
-    model.compile(optimizer=optimizer, loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
+    model.compile(optimizer=make_optimizer(cfg, data.steps_per_epoch), loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
                   jit_compile=cfg.jit_compile)
     return model, 0
 
@@ -77,6 +80,7 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
 def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, state: dict | None,
          initial_epoch: int, echo: Echo):
     """Run the remaining epochs with the resumable checkpoint; returns the checkpoint (best epoch, report)."""
+    import_tensorflow()
     import keras
 
     from serzoo.training.callbacks import FoldCheckpoint
@@ -85,7 +89,7 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
     checkpoint = FoldCheckpoint(
         last_path=fold_dir / "last.keras", best_path=fold_dir / "best.weights.h5", state=state,
         patience=cfg.patience, validate=validator(prep, split), epoch_state=data.epoch, echo=echo,
-        epochs=cfg.epochs, metadata=model_metadata(prep),
+        epochs=cfg.epochs, metadata=model_metadata(prep), where=f"fold {split.name}",
     )
     log_path = fold_dir / "log.csv"
     _truncate_log(log_path, initial_epoch)
@@ -122,6 +126,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
             "test_used_for": "final evaluation only",
         },
         "sampler": data.sampler_record,
+        "augmentation": data.augment_record,
         "class_weights": {k: v.tolist() for k, v in data.weights.items()},
         "epochs_run": checkpoint.last_epoch + 1, "best_epoch": checkpoint.best_epoch + 1,
         "val": checkpoint.best_report, "test": test_report,

@@ -7,7 +7,6 @@ A run directory holds ``config.json``, one ``foldNN`` folder per fold (see
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from serzoo.training.config import TrainConfig
 from serzoo.training.evaluate import headline
 from serzoo.training.fold import train_fold
 from serzoo.training.prepare import Prepared
+from serzoo.training.rundir import read_fold_result
 
 Echo = Callable[[str], None]
 
@@ -37,7 +37,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         fold_dir = run_dir / f"fold{fold:02d}"
         done = fold_dir / "result.json"
         if done.exists():
-            fold_results.append(json.loads(done.read_text()))
+            fold_results.append(read_fold_result(done))
             echo(f"fold {fold + 1}/{total} ({split.name}): done before, kept")
             continue
         ensure_folder(fold_dir)
@@ -49,7 +49,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
              f"best epoch {result['best_epoch']}, test {scores}")
         fold_results.append(result)
-    summary = summarize_run(prep, fold_results)
+    summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
 
