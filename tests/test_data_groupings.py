@@ -88,7 +88,7 @@ def test_training_chooses_the_grouping_without_rebuilding(meta, tmp_path):
     base = dict(data=str(out), blocks="fcn,dense", val_share=0)
     prep = prepare(TrainConfig(**base))
     assert [s.test_names for s in prep.splits] == [["s2"], ["s1"], ["s3"]]
-    with pytest.warns(UnusedRowsWarning, match="1 of 8 rows belong to no 'fold' group"):
+    with pytest.warns(UnusedRowsWarning, match="1 of 8 rows are in no group of grouping 'fold'"):
         prep = prepare(TrainConfig(**base, group_by="fold"))
     assert [s.test_names for s in prep.splits] == [["b"], ["a"], ["c"]]
     for split in prep.splits:
@@ -120,7 +120,7 @@ def test_old_start_end_files_are_the_default_range_grouping(tmp_path):
 
 def test_ranges_that_leave_rows_out_warn_with_the_count(tmp_path):
     with open_database(write_ranges(tmp_path / "gap.h5", n=48, ranges=((0, 10), (10, 20), (28, 38)))) as db:
-        with pytest.warns(UnusedRowsWarning, match="18 of 48 rows belong to no 'group' group"):
+        with pytest.warns(UnusedRowsWarning, match="18 of 48 rows are in no group of grouping 'group'"):
             splits = make_splits(db, "logo", val_share=0)
     used = np.concatenate([np.r_[s.train, s.test] for s in splits])
     assert np.unique(used).size == 30

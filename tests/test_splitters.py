@@ -151,7 +151,7 @@ def test_rows_in_no_group_are_counted_in_one_warning():
     with pytest.warns(UnusedRowsWarning) as record:
         splits = make_splits(db, "logo", group_by="fold")
     assert [str(w.message) for w in record] == [
-        f"8 of {N} rows belong to no 'fold' group and are left out of every fold"]
+        f"8 of {N} rows are in no group of grouping 'fold' and are left out of every fold"]
     for split in splits:
         assert not np.isin(np.arange(8), np.concatenate([split.train, split.val, split.test])).any()
     with warnings.catch_warnings():

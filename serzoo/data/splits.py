@@ -267,8 +267,8 @@ def _folds(splitter: Splitter, ctx: SplitContext, options: dict) -> list[Fold]:
 
 def _warn_unused(grouping: Grouping) -> None:
     if grouping.n_groups and grouping.unused:
-        warnings.warn(f"{grouping.unused} of {grouping.n_rows} rows belong to no {grouping.name!r} group and are "
-                      "left out of every fold", UnusedRowsWarning, stacklevel=3)
+        warnings.warn(f"{grouping.unused} of {grouping.n_rows} rows are in no group of grouping {grouping.name!r} "
+                      "and are left out of every fold", UnusedRowsWarning, stacklevel=3)
 
 
 def make_splits(
