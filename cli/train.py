@@ -54,6 +54,9 @@ def _echo(message: str) -> None:
 @click.option("--patience", type=int, default=TrainConfig.patience, show_default=True,
               help="Stop a fold after this many epochs without validation improvement (0: never).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True, help="Seed of everything random.")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train one model per seed in every fold and test the mean of their outputs (an ensemble); "
+                   "folds and validation groups still follow --seed.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default=TrainConfig.protocol, show_default=True,
               help="logo: leave one group (speaker) out; kfold: k folds (by whole groups when there are groups); "
                    "fixed: one split given by --test-groups.")

@@ -47,6 +47,7 @@ class TrainConfig:
     clipnorm: float | None = None
     patience: int = 10
     seed: int = 0
+    seeds: str | None = None
     protocol: str = "logo"
     test_groups: str | None = None
     val_groups: str | None = None
@@ -90,6 +91,23 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.model_seeds()
+
+    def model_seeds(self) -> list[int]:
+        """The seeds of the models trained per fold (``--seeds``; else just ``--seed``).
+
+        Raises:
+            ConfigError: not a list of distinct integers in 0..2**32-1.
+        """
+        if not self.seeds:
+            return [self.seed]
+        try:
+            seeds = [int(s) for s in str(self.seeds).split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {self.seeds!r}: expected comma-separated integers such as 0,1,2") from None
+        if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**32 for s in seeds):
+            raise ConfigError(f"--seeds {self.seeds!r}: give distinct integers in 0..{2**32 - 1}")
+        return seeds
 
     def to_dict(self) -> dict:
         return asdict(self)
