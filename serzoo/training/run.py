@@ -29,6 +29,7 @@ from serzoo.core.plugin_manager import losses, samplers
 from serzoo.core.registry import Sampler
 from serzoo.core.files import write_json
 from serzoo.model.serialization import read_metadata, save_model
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import Task, check_labels, class_weights, driving_labels, parse_tasks
 
 Echo = Callable[[str], None]
@@ -89,7 +90,7 @@ def prepare(config: TrainConfig) -> Prepared:
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
                        for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         driving_labels(tasks, db.labels, config.sample_by)
         if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
             raise ConfigError(
@@ -232,14 +233,14 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     stats = _feature_stats(prep, x_train, train_rows) if cfg.standardize and state is None else None
     sampler, options = prep.sampler, prep.sampler.resolve(prep.sampler_options)
     drive = np.zeros(len(train_rows), dtype=np.int64)
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         drive, sampler_record["driven_by"] = driving_labels(tasks, train_labels, cfg.sample_by)
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
         x_train, drive = sampler.factory(drive, x_train, rng, cfg.batch_size, **options)
         train_labels = _decode_joint(tasks, drive, train_labels, cfg.sample_by)
-        sampler, options = samplers().get("none"), {}
+        sampler, options = samplers().get(NO_SAMPLER), {}
     epoch_state = {"epoch": 0}
 
     def order_for_epoch() -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from serzoo.core.errors import ConfigError
+from serzoo.training.defaults import DEFAULT_LOSSES
 
 CLASSIFICATION_METRICS = ("uar", "accuracy", "macro_f1")
 REGRESSION_METRICS = ("ccc", "mse")
@@ -27,7 +28,8 @@ class Task:
         name: output name (head layer and results key).
         num_classes: number of classes; 1 means regression.
         column: index of the label column in the database.
-        loss: registered loss name; ``None`` picks ``cce`` or ``mse``.
+        loss: registered loss name; ``None`` picks the core's default for the task type
+            (:data:`serzoo.training.defaults.DEFAULT_LOSSES`).
         weight: weight of this task's loss in the total loss.
         metric: the validation metric this task contributes to model selection.
     """
@@ -48,7 +50,7 @@ class Task:
         return "regression" if self.regression else "classification"
 
     def resolved_loss(self) -> str:
-        return self.loss or ("mse" if self.regression else "cce")
+        return self.loss or DEFAULT_LOSSES[self.task_type]
 
     def resolved_metric(self) -> str:
         return self.metric or ("ccc" if self.regression else "uar")
