@@ -353,7 +353,7 @@ class Registry(Generic[C]):
         for name in (component.name, *component.aliases):
             if not isinstance(name, str) or not NAME_RE.match(name):
                 raise RegistrationError(
-                    f"plugin {plugin!r}: {self.kind[:-1]} name {name!r} is not a command-line token "
+                    f"plugin {plugin!r}: {self.singular} name {name!r} is not a command-line token "
                     "(lowercase letters, digits and '_', starting with a letter)"
                 )
 
@@ -362,9 +362,14 @@ class Registry(Generic[C]):
         rivals: list[C] = []
         for name in (component.name, *component.aliases):
             owner = self._items.get(self._aliases.get(name, name))
-            if owner is not None and owner not in rivals:
+            if owner is not None and all(owner is not rival for rival in rivals):
                 rivals.append(owner)
         return rivals
+
+    @property
+    def singular(self) -> str:
+        """The kind in the singular, for messages (``loss``, ``block``)."""
+        return self.kind[:-2] if self.kind.endswith("sses") else self.kind[:-1]
 
     def _is_builtin_plugin(self, plugin: str) -> bool:
         return self._distribution_of(plugin) == self.BUILTIN_DISTRIBUTION
@@ -379,14 +384,14 @@ class Registry(Generic[C]):
 
     def _clash_message(self, component: C, plugin: str, rival: C, newcomer_wins: bool) -> str:
         names = sorted({component.name, *component.aliases} & {rival.name, *rival.aliases}) or [rival.name]
-        claimed = f"{self.kind[:-1]} {names[0]!r} from {self._origin(plugin)}"
+        claimed = f"{self.singular} {names[0]!r} from {self._origin(plugin)}"
         held = f"{self._origin(rival.plugin)}"
         if newcomer_wins:
             return (f"{claimed} is also registered by {held}; the built-in keeps the name and only "
-                    f"{rival.plugin!r}'s {self.kind[:-1]} {rival.name!r} is dropped")
+                    f"{rival.plugin!r}'s {self.singular} {rival.name!r} is dropped")
         rule = "the built-in keeps it" if self.is_builtin(rival) else "the first registration keeps it"
         return (f"{claimed} is already registered by {held}; {rule} and only "
-                f"{plugin!r}'s {self.kind[:-1]} {component.name!r} is dropped")
+                f"{plugin!r}'s {self.singular} {component.name!r} is dropped")
 
     def _remove(self, name: str) -> None:
         del self._items[name]
@@ -406,7 +411,7 @@ class Registry(Generic[C]):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         listing = f" (see `serzoo list {self.kind}`)"
-        raise UnknownComponentError(f"unknown {self.kind[:-1]} {name!r}{hint}{listing}")
+        raise UnknownComponentError(f"unknown {self.singular} {name!r}{hint}{listing}")
 
     def list(self, pattern: str = "*") -> list[C]:
         """Components whose name matches the shell-style ``pattern``, sorted by name."""
