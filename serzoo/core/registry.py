@@ -387,11 +387,11 @@ class Registry(Generic[C]):
         claimed = f"{self.singular} {names[0]!r} from {self._origin(plugin)}"
         held = f"{self._origin(rival.plugin)}"
         if newcomer_wins:
-            return (f"{claimed} is also registered by {held}; the built-in keeps the name and only "
-                    f"{rival.plugin!r}'s {self.singular} {rival.name!r} is dropped")
+            return (f"{claimed} is also registered by {held}; the built-in keeps the name, and only "
+                    f"{self.singular} {rival.name!r} of plugin {rival.plugin!r} is dropped")
         rule = "the built-in keeps it" if self.is_builtin(rival) else "the first registration keeps it"
-        return (f"{claimed} is already registered by {held}; {rule} and only "
-                f"{plugin!r}'s {self.singular} {component.name!r} is dropped")
+        return (f"{claimed} is already registered by {held}; {rule}, and only "
+                f"{self.singular} {component.name!r} of plugin {plugin!r} is dropped")
 
     def _remove(self, name: str) -> None:
         del self._items[name]
