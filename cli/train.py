@@ -27,7 +27,7 @@ def _echo(message: str) -> None:
               help="A loss option, e.g. --loss-opt focal.gamma=1.5 (repeatable; see `serzoo show loss NAME`).")
 @click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
               help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
-@click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
+@click.option("--sampler", default=TrainConfig.sampler, show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
 @click.option("--augment", default=None, metavar="NAME[,NAME...]",

@@ -19,8 +19,6 @@ INPUT_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume", "flat": "vect
 FILE_LAYOUTS = tuple(INPUT_LAYOUTS)
 
 #: entry-point name of the built-in loaders plugin; it wins ties on file patterns
-BUILTIN_PLUGIN = "loaders"
-
 #: rows converted per read when the whole file is needed; bounds peak memory
 _READ_BYTES = 64 * 1024**2
 
@@ -314,8 +312,8 @@ def open_database(path, loader: str | None = None, **options) -> Database:
         if not matches:
             known = "; ".join(f"{c.name}: {','.join(c.patterns)}" for c in registry.list()) or "none registered"
             raise DataError(f"{path}: no loader handles this file name (loaders: {known}); name one with --loader")
-        # built-ins first, so a plugin cannot silently take over *.h5
-        matches.sort(key=lambda c: c.plugin != BUILTIN_PLUGIN)
+        # built-ins (serzoo's own loaders, whatever their plugin) first, so a plugin cannot silently take over *.h5
+        matches.sort(key=lambda c: not registry.is_builtin(c))
         component = matches[0]
     else:
         component = registry.get(loader)

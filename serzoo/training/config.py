@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from serzoo.core.errors import ConfigError
+from serzoo.training.defaults import NO_SAMPLER
 
 PROTOCOLS = ("logo", "kfold", "fixed")
 STREAMING_MODES = ("auto", "memory", "stream")
@@ -31,7 +32,7 @@ class TrainConfig:
     tasks: str | None = None
     loss_opts: list[str] = field(default_factory=list)
     class_weights: str | None = None
-    sampler: str = "none"
+    sampler: str = NO_SAMPLER
     sampler_opts: list[str] = field(default_factory=list)
     sample_by: str | None = None
     augment: str | None = None

@@ -17,6 +17,7 @@ from serzoo.data.database import Database, open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
 
@@ -97,7 +98,7 @@ def prepare(config: TrainConfig) -> Prepared:
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
                        for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         driving_labels(tasks, db.labels, config.sample_by)
         if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
             raise ConfigError(
