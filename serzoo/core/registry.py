@@ -15,16 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
+from serzoo.core import layouts
 from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-#: Input/output layouts of blocks, from the richest to the poorest structure.
-#: ``volume``: (T, C, D, channels), one 3-D volume per utterance (3-D convolution over time x context x features).
-#: ``frames``: (T, C, D, channels), one 2-D map per time step (context x features).
-#: ``sequence``: (T, F), a sequence of vectors.
-#: ``vector``: (F,), one vector per utterance.
-LAYOUTS = ("volume", "frames", "sequence", "vector")
 
 PARAM_TYPES = ("int", "float", "bool", "str", "ints", "floats", "choice")
 
@@ -171,7 +165,7 @@ class Block(Component):
     names with (``b2_cnn2d_conv1``). ``name`` is therefore no option name.
 
     Args:
-        layouts_in: the layouts (see :data:`LAYOUTS`) the block accepts.
+        layouts_in: the layouts (see :data:`serzoo.core.layouts.LAYOUTS`) the block accepts.
         layout_out: the layout it produces, or ``"same"`` for the input layout.
         out_rule: optional ``(layout_in, options) -> layout`` when the output
             depends on the options (an LSTM returning the sequence or the last state);
@@ -187,14 +181,15 @@ class Block(Component):
     check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
-        bad = [lay for lay in self.layouts_in if lay not in LAYOUTS]
+        known = layouts.names()
+        bad = [lay for lay in self.layouts_in if lay not in known]
         if not self.layouts_in or bad:
             raise RegistrationError(
-                f"block {self.name!r}: layouts_in must be a non-empty subset of {', '.join(LAYOUTS)}, got {self.layouts_in!r}"
+                f"block {self.name!r}: layouts_in must be a non-empty subset of {', '.join(known)}, got {self.layouts_in!r}"
             )
         outs = self.layout_out.split("|")
-        if self.layout_out != "same" and any(o not in LAYOUTS for o in outs):
-            raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(LAYOUTS)}")
+        if self.layout_out != "same" and any(o not in known for o in outs):
+            raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(known)}")
         if len(outs) > 1 and self.out_rule is None:
             raise RegistrationError(f"block {self.name!r}: several output layouts need an out_rule")
         if any(p.name == "name" for p in self.params):

@@ -223,7 +223,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
 
 def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of each feature over the training rows (all steps and context frames)."""
-    axis = -2 if prep.db.input_layout in ("volume", "frames") else -1
+    axis = prep.db.layout.feature_axis
     total = sq = None
     count = 0
     chunks = [x_train] if x_train is not None else (

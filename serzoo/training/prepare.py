@@ -124,7 +124,7 @@ def prepare(config: TrainConfig) -> Prepared:
 
 def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
     """Check the normalisation mode against the data; apply per-speaker standardisation (in memory)."""
-    if config.normalize == "utterance" and db.input_layout == "vector":
+    if config.normalize == "utterance" and not db.layout.frame_level:
         raise ConfigError("--normalize utterance standardises over time steps; this database is flat "
                           "(one vector per utterance): use global")
     if config.normalize != "speaker":
@@ -135,8 +135,7 @@ def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
         raise ConfigError("--normalize speaker holds the standardised features in memory; use --streaming memory")
     from serzoo.data.normalize import standardize_by_group
 
-    axis = -2 if db.input_layout in ("volume", "frames") else -1
-    standardize_by_group(db, db.row_groups, axis)
+    standardize_by_group(db, db.row_groups, db.layout.feature_axis)
 
 
 def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) -> list[tuple[Augmenter, dict]]:
