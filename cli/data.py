@@ -8,6 +8,8 @@ import time
 import click
 from tabulate import tabulate
 
+from serzoo.core import layouts
+
 
 def _options_of_features(fn):
     """Feature and shape options shared by ``build`` and ``demo``."""
@@ -28,8 +30,9 @@ def _options_of_features(fn):
                      help="Highest mel edge in Hz; 0: half the sample rate."),
         click.option("--context", type=click.IntRange(1), default=1, show_default=True,
                      help="Consecutive frames per time step (context window)."),
-        click.option("--layout", type=click.Choice(["1d", "2d", "3d"]), default="1d", show_default=True,
-                     help="1d: (N, T, C*D); 2d: (N, T, 1, C, D); 3d: (N, 1, T, C, D), as SER_FEAT_EXT."),
+        click.option("--layout", type=click.Choice(layouts.buildable()), default="1d", show_default=True,
+                     help="; ".join(f"{lay}: {layouts.get(lay).file_shape_text}" for lay in layouts.buildable())
+                     + ", as SER_FEAT_EXT."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                      help="Feature precision in the file (SER_FEAT_EXT wrote float64)."),
     ]

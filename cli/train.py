@@ -27,7 +27,7 @@ def _echo(message: str) -> None:
               help="A loss option, e.g. --loss-opt focal.gamma=1.5 (repeatable; see `serzoo show loss NAME`).")
 @click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
               help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
-@click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
+@click.option("--sampler", default=TrainConfig.sampler, show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
 @click.option("--augment", default=None, metavar="NAME[,NAME...]",
@@ -54,6 +54,9 @@ def _echo(message: str) -> None:
 @click.option("--patience", type=int, default=TrainConfig.patience, show_default=True,
               help="Stop a fold after this many epochs without validation improvement (0: never).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True, help="Seed of everything random.")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train one model per seed in every fold and test the mean of their outputs (an ensemble); "
+                   "folds and validation groups still follow --seed.")
 @click.option("--protocol", default=TrainConfig.protocol, show_default=True, metavar="SPLITTER",
               help="Cross-validation protocol, a registered splitter (see `serzoo list splitters`): logo: leave "
                    "one group (speaker) out; kfold: k folds (by whole groups when there are groups); fixed: one "

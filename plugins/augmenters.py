@@ -13,11 +13,15 @@ import numpy as np
 
 from serzoo import Augmenter, Param, hookimpl
 
-TIME_LAYOUTS = ("volume", "frames", "sequence")
+from serzoo.core import layouts
+
+#: the layouts with a time axis (all but the utterance-level vector)
+TIME_LAYOUTS = tuple(lay.name for lay in layouts.LAYOUTS if lay.frame_level)
 
 
 def _feature_axis(x: np.ndarray) -> int:
-    return -2 if x.ndim == 5 else -1
+    """The feature axis of a batch, from the layout of that rank (batch axis counted)."""
+    return next(lay.feature_axis for lay in layouts.LAYOUTS if lay.rank == x.ndim - 1)
 
 
 def _masks(size: int, count: int, width: float, rng: np.random.Generator) -> np.ndarray:

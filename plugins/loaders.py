@@ -7,6 +7,7 @@ their factories import the data modules (and TensorFlow, for audio) only when ca
 from __future__ import annotations
 
 from serzoo import hookimpl
+from serzoo.core import layouts
 from serzoo.core.registry import Loader, Param
 
 _FEATURES = ("logmel", "logspec", "raw")
@@ -42,7 +43,7 @@ def serzoo_register_loaders(register):
         patterns=("*.h5", "*.hdf5"),
         params=(
             Param("layout", "choice", "auto", "file layout; auto reads the layout attribute or the shape",
-                  choices=("auto", "1d", "2d", "3d", "flat")),
+                  choices=("auto", *layouts.file_layouts())),
         ),
     ))
     register(Loader(
@@ -61,6 +62,6 @@ def serzoo_register_loaders(register):
             Param("hop_ms", "float", 10.0, "frame step in ms"),
             Param("max_steps", "int", 0, "frames kept per utterance; 0: the longest (at most 1000)"),
             Param("context", "int", 1, "consecutive frames per time step"),
-            Param("layout", "choice", "1d", "file layout to build", choices=("1d", "2d", "3d")),
+            Param("layout", "choice", "1d", "file layout to build", choices=layouts.buildable()),
         ),
     ))

@@ -115,3 +115,21 @@ def test_augmenters_see_training_rows_only(distinct_db, tmp_path, register_fake)
 def test_bad_augment_options_are_one_line(invoke, distinct_db, args, needle):
     result = invoke("train", "--data", distinct_db, "--blocks", "dense", "--dry-run", *args)
     assert result.exit_code == 2 and needle in result.output.strip().splitlines()[-1]
+
+
+def test_seed_ensembles_average_the_members_outputs(distinct_db, tmp_path):
+    import json
+
+    from serzoo.training.prepare import prepare
+    from serzoo.training.run import run
+
+    config = TrainConfig(data=str(distinct_db), blocks="dense", opts=["dense.units=2"], epochs=1, batch_size=8,
+                         max_folds=1, seeds="3,4")
+    run(prepare(config), tmp_path / "run", echo=lambda m: None)
+    fold = tmp_path / "run" / "fold00"
+    members = [np.load(fold / f"seed{s}" / "predictions.npz")["pred_label0"] for s in (3, 4)]
+    ensemble = np.load(fold / "predictions.npz")["pred_label0"]
+    assert not np.allclose(members[0], members[1])  # different seeds, different models
+    np.testing.assert_allclose(ensemble, (members[0] + members[1]) / 2, rtol=1e-6)
+    result = json.loads((fold / "result.json").read_text())
+    assert result["ensemble"]["seeds"] == [3, 4] and [m["seed"] for m in result["seeds"]] == [3, 4]

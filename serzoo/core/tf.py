@@ -47,4 +47,6 @@ def import_tensorflow():
 
         tf.config.list_physical_devices()  # the CUDA probe prints on first use of the devices
         tf.constant(0.0) + 1.0  # and loading the CPU kernels prints the absl preamble once more
+    # Python-side notices (such as tf.function retracing in per-seed ensembles) are not the user's problem
+    tf.get_logger().setLevel("ERROR")
     return tf

@@ -23,13 +23,12 @@ from typing import Sequence
 import numpy as np
 
 from serzoo import __version__
+from serzoo.core import layouts
 from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
 from serzoo.core.files import atomic_path
 from serzoo.data.grouping import Grouping
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs, write_groupings
 from serzoo.core.errors import ConfigError, DataError
-
-BUILD_LAYOUTS = ("1d", "2d", "3d")
 
 #: ``max_steps=0`` uses the longest utterance, but never more than this many frames (10 s at 10 ms)
 AUTO_MAX_STEPS_CAP = 1000
@@ -150,27 +149,6 @@ def _order_by_groups(meta: MetaTable, cols: list[int]) -> tuple[list[int], list[
     return order.tolist(), [g.reordered(order) for g in groupings]
 
 
-def _layout_rows(frames: np.ndarray, layout: str, steps: int, context: int) -> tuple[np.ndarray, int]:
-    """Arrange (n, D) frames into one row of the file layout, zero-padded at the end.
-
-    Frames are grouped into non-overlapping windows of ``context`` consecutive
-    frames (SER_FEAT_EXT's context windows); only complete windows are kept.
-    """
-    dim = frames.shape[1]
-    used = min(len(frames) // context, steps)
-    windows = frames[: used * context].reshape(used, context, dim)
-    if layout == "1d":
-        row = np.zeros((steps, context * dim), np.float32)
-        row[:used] = windows.reshape(used, context * dim)
-    elif layout == "2d":
-        row = np.zeros((steps, 1, context, dim), np.float32)
-        row[:used, 0] = windows
-    else:
-        row = np.zeros((1, steps, context, dim), np.float32)
-        row[0, :used] = windows
-    return row, used
-
-
 def build_database(
     meta_path,
     out_path,
@@ -209,7 +187,8 @@ def build_database(
         max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
             longest utterance, capped at 1000; time steps are ``max_steps // context``.
         context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
-        layout: ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D).
+        layout: a file layout built from frames (see :mod:`serzoo.core.layouts`):
+            ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D).
         class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
         dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
         progress: show a progress bar on stderr.
@@ -225,8 +204,8 @@ def build_database(
 
     meta = read_meta(meta_path)
     out_path = Path(out_path)
-    if layout not in BUILD_LAYOUTS:
-        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(BUILD_LAYOUTS)}")
+    if layout not in layouts.buildable():  # the extractors give frames; flat takes utterance-level vectors
+        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(layouts.buildable())}")
     if context < 1 or max_steps < 0:
         raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
     if dtype not in ("float32", "float64"):
@@ -272,7 +251,7 @@ def build_database(
 
     extractor = FeatureExtractor(settings)
     n, dim = len(order), settings.dim
-    shape = {"1d": (n, steps, context * dim), "2d": (n, steps, 1, context, dim), "3d": (n, 1, steps, context, dim)}[layout]
+    shape = layouts.get(layout).file_shape(n, steps, context, dim)
     row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
     chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
     attrs = {
@@ -313,7 +292,7 @@ def _extract(extractor, wavs, order, feat, lengths, layout, steps, context, prog
     buffer, first = [], 0
     with bar:
         for i, src in enumerate(order):
-            row, used = _layout_rows(extractor.from_file(wavs[src]), layout, steps, context)
+            row, used = layouts.get(layout).arrange(extractor.from_file(wavs[src]), steps, context)
             buffer.append(row)
             lengths[i] = used
             if len(buffer) == _WRITE_ROWS or i == len(order) - 1:

@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from serzoo.data.database import Database, detect_layout
+from serzoo.core import layouts
+from serzoo.data.database import Database
 from serzoo.data.grouping import Grouping
 from serzoo.core.errors import DataError
 
@@ -160,7 +161,8 @@ def read_h5(path, layout: str | None = None) -> Database:
                             "expected numbers shaped (N, K)")
         attrs = decode_attrs(f.attrs)
         hint = None if layout in (None, "", "auto") else layout
-        file_layout = detect_layout(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
+        found = layouts.detect(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
+        file_layout = found.file_layout
         groups = _group_bounds(f, path)
         groupings = _read_groupings(f, path)
         group_column = attrs.get("group_column")

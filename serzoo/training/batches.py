@@ -16,6 +16,7 @@ from serzoo.core.errors import ConfigError, TrainingError
 from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import Task, class_weights, driving_labels
 from serzoo.core.tf import import_tensorflow
 
@@ -93,14 +94,14 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     record = {"name": sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
               "rows_before": int(len(data.rows))}
     drive = np.zeros(len(data.rows), dtype=np.int64)
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         drive, record["driven_by"] = driving_labels(tasks, data.labels, cfg.sample_by)
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
         x, drive = _synthetic(sampler, sampler.factory(drive, x, rng, cfg.batch_size, **options), x)
         data.labels = decode_joint(tasks, drive, data.labels, cfg.sample_by)
-        sampler, options = samplers().get("none"), {}
+        sampler, options = samplers().get(NO_SAMPLER), {}
 
     def order_for_epoch() -> np.ndarray:
         """Positions into the training rows for the current epoch (index samplers redraw every epoch)."""
@@ -222,7 +223,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
 
 def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of each feature over the training rows (all steps and context frames)."""
-    axis = -2 if prep.db.input_layout in ("volume", "frames") else -1
+    axis = prep.db.layout.feature_axis
     total = sq = None
     count = 0
     chunks = [x_train] if x_train is not None else (

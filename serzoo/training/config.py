@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from serzoo.core.errors import ConfigError, UnknownComponentError
+from serzoo.training.defaults import NO_SAMPLER
 
 STREAMING_MODES = ("auto", "memory", "stream")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -30,7 +31,7 @@ class TrainConfig:
     tasks: str | None = None
     loss_opts: list[str] = field(default_factory=list)
     class_weights: str | None = None
-    sampler: str = "none"
+    sampler: str = NO_SAMPLER
     sampler_opts: list[str] = field(default_factory=list)
     sample_by: str | None = None
     augment: str | None = None
@@ -46,6 +47,7 @@ class TrainConfig:
     clipnorm: float | None = None
     patience: int = 10
     seed: int = 0
+    seeds: str | None = None
     protocol: str = "logo"
     group_by: str | None = None
     split_opts: list[str] = field(default_factory=list)
@@ -91,6 +93,7 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         self._check_protocol()
+        self.model_seeds()
 
     def _check_protocol(self) -> None:
         """The protocol is a registered splitter (plugins may add some), named with close matches if not."""
@@ -100,6 +103,22 @@ class TrainConfig:
             splitters().get(self.protocol)
         except UnknownComponentError as exc:
             raise UnknownComponentError(f"--protocol: {exc}") from None
+
+    def model_seeds(self) -> list[int]:
+        """The seeds of the models trained per fold (``--seeds``; else just ``--seed``).
+
+        Raises:
+            ConfigError: not a list of distinct integers in 0..2**32-1.
+        """
+        if not self.seeds:
+            return [self.seed]
+        try:
+            seeds = [int(s) for s in str(self.seeds).split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {self.seeds!r}: expected comma-separated integers such as 0,1,2") from None
+        if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**32 for s in seeds):
+            raise ConfigError(f"--seeds {self.seeds!r}: give distinct integers in 0..{2**32 - 1}")
+        return seeds
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from serzoo.core.files import atomic_path, write_json
+from serzoo.core.files import atomic_path, ensure_folder, write_json
 from serzoo.core.plugin_manager import losses
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
@@ -44,6 +45,43 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     result = _test_and_save(prep, fold, split, model, data, checkpoint, fold_dir)
     if last_path.exists():
         last_path.unlink()  # only needed to resume this fold; the selected model is model.keras
+    return result
+
+
+def train_fold_ensemble(prep: Prepared, fold: int, split: Split, fold_dir: Path, seeds: list[int],
+                        echo: Echo) -> dict:
+    """Train one model per seed (each in ``fold_dir/seedN``, each resumable) and test their averaged outputs.
+
+    Returns:
+        The fold's result: the ensemble's test scores, with each seed's own result under ``seeds``.
+    """
+    members = []
+    for seed in seeds:
+        sub = fold_dir / f"seed{seed}"
+        done = sub / "result.json"
+        if done.exists():
+            from serzoo.training.rundir import read_fold_result
+
+            members.append(read_fold_result(done))
+            continue
+        echo(f"  seed {seed}")
+        ensure_folder(sub)
+        members.append(train_fold(replace(prep, config=replace(prep.config, seed=seed)), fold, split, sub, echo))
+    outputs = [np.load(fold_dir / f"seed{seed}" / "predictions.npz") for seed in seeds]
+    averaged = {t.name: np.mean([o[f"pred_{t.name}"] for o in outputs], axis=0) for t in prep.tasks}
+    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged)
+    with atomic_path(fold_dir / "predictions.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, rows=split.test, **{f"pred_{k}": v for k, v in averaged.items()})
+    first = members[0]
+    result = {**{k: first[k] for k in ("fold", "name", "groups", "rows", "leakage_checks")},
+              "ensemble": {"seeds": seeds, "combination": "mean of the models' outputs (probabilities)"},
+              "best_epoch": round(float(np.mean([m["best_epoch"] for m in members])), 1),
+              "epochs_run": round(float(np.mean([m["epochs_run"] for m in members])), 1),
+              "seeds": [{"seed": s, "best_epoch": m["best_epoch"], "val": m["val"], "test": m["test"]}
+                        for s, m in zip(seeds, members)],
+              "val": None, "test": test_report}
+    write_json(fold_dir / "result.json", result)
     return result
 
 

@@ -17,6 +17,7 @@ from serzoo.data.database import Database, open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
 
@@ -97,7 +98,7 @@ def prepare(config: TrainConfig) -> Prepared:
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
                        for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         driving_labels(tasks, db.labels, config.sample_by)
         if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
             raise ConfigError(
@@ -124,7 +125,7 @@ def prepare(config: TrainConfig) -> Prepared:
 
 def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
     """Check the normalisation mode against the data; apply per-speaker standardisation (in memory)."""
-    if config.normalize == "utterance" and db.input_layout == "vector":
+    if config.normalize == "utterance" and not db.layout.frame_level:
         raise ConfigError("--normalize utterance standardises over time steps; this database is flat "
                           "(one vector per utterance): use global")
     if config.normalize != "speaker":
@@ -135,8 +136,7 @@ def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
         raise ConfigError("--normalize speaker holds the standardised features in memory; use --streaming memory")
     from serzoo.data.normalize import standardize_by_group
 
-    axis = -2 if db.input_layout in ("volume", "frames") else -1
-    standardize_by_group(db, db.row_groups, axis)
+    standardize_by_group(db, db.row_groups, db.layout.feature_axis)
 
 
 def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) -> list[tuple[Augmenter, dict]]:

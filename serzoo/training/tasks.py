@@ -15,6 +15,7 @@ import numpy as np
 
 from serzoo.core.errors import ConfigError, UnknownComponentError
 from serzoo.training import metrics
+from serzoo.training.defaults import DEFAULT_LOSSES
 
 
 @dataclass
@@ -25,7 +26,8 @@ class Task:
         name: output name (head layer and results key).
         num_classes: number of classes; 1 means regression.
         column: index of the label column in the database.
-        loss: registered loss name; ``None`` picks ``cce`` or ``mse``.
+        loss: registered loss name; ``None`` picks the core's default for the task type
+            (:data:`serzoo.training.defaults.DEFAULT_LOSSES`).
         weight: weight of this task's loss in the total loss.
         metric: the registered metric (``serzoo list metrics``) this task contributes to
             checkpoint selection on validation; ``None`` picks ``uar`` or ``ccc``.
@@ -47,7 +49,7 @@ class Task:
         return "regression" if self.regression else "classification"
 
     def resolved_loss(self) -> str:
-        return self.loss or ("mse" if self.regression else "cce")
+        return self.loss or DEFAULT_LOSSES[self.task_type]
 
     def resolved_metric(self) -> str:
         return self.metric or metrics.DEFAULT_METRIC[self.task_type]
