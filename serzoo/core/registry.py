@@ -309,18 +309,19 @@ class Augmenter(Component):
     augmented training is reproducible and resumes exactly). It must not change the shapes.
 
     Args:
-        layouts: the model input layouts it can augment (see :data:`LAYOUTS`).
+        layouts: the model input layouts it can augment (see :func:`serzoo.core.layouts.names`).
         check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
     """
 
-    layouts: tuple[str, ...] = LAYOUTS
+    layouts: tuple[str, ...] = field(default_factory=lambda: layouts.names())
     check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
-        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        known = layouts.names()
+        bad = [lay for lay in self.layouts if lay not in known]
         if not self.layouts or bad:
             raise RegistrationError(f"augmenter {self.name!r}: layouts must be a non-empty subset of "
-                                    f"{', '.join(LAYOUTS)}, got {self.layouts!r}")
+                                    f"{', '.join(known)}, got {self.layouts!r}")
 
     def row(self) -> dict[str, Any]:
         return {**super().row(), "layouts_in": ",".join(self.layouts)}
