@@ -92,14 +92,16 @@ def serzoo_register_loaders(register):
 
 @hookspec
 def serzoo_register_splitters(register):
-    """Register cross-validation protocols; runs once, the first time the splitter registry is used.
+    """Register cross-validation protocols; runs each time the splitter registry is built, so possibly more than once.
 
-    The core registers ``logo``, ``kfold``, ``fixed`` and ``loco`` itself; a plugin
-    adds others (``serzoo train --protocol NAME``).
+    The registry is built on first use and rebuilt whenever plugins are added
+    or removed: register the same splitters every time. The core registers
+    ``logo``, ``kfold``, ``fixed`` and ``loco`` itself; a plugin adds others
+    (``serzoo train --protocol NAME``).
 
     Args:
-        register: callable taking one :class:`serzoo.core.registry.Splitter`; it rejects
-            invalid names and names another plugin already registered.
+        register: callable taking one :class:`serzoo.core.registry.Splitter`; name
+            rules and clashes as for blocks.
 
     Returns:
         Nothing; the return value is ignored.
