@@ -65,7 +65,8 @@ def _echo(message: str) -> None:
               help="Grouping the folds are made of, one the database carries (see `serzoo data info`), such as "
                    "speaker, corpus or fold; default: the database's first.")
 @click.option("--split-opt", "split_opts", multiple=True, metavar="OPTION=VALUE",
-              help="An option of the splitter, e.g. --split-opt by=rows (repeatable; see `serzoo show splitter NAME`).")
+              help="An option of the splitter, e.g. --split-opt by=rows (repeatable; "
+                   "see `serzoo show splitter NAME`).")
 @click.option("--test-groups", default=None, metavar="0,3,5|0:9", help="Test groups (fixed protocol).")
 @click.option("--val-groups", default=None, metavar="GROUPS", help="Validation groups; default: a share of the training groups.")
 @click.option("--train-groups", default=None, metavar="GROUPS", help="Training groups; default: all the others.")

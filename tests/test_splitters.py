@@ -68,10 +68,12 @@ def _splitter_names() -> list[str]:
     return [s.name for s in plugin_manager.splitters()]
 
 
-def test_builtin_splitters_are_registered_by_the_core():
-    found = {s.name: s.plugin for s in plugin_manager.splitters()}
-    assert {"logo", "kfold", "fixed", "loco"} <= set(found)
-    assert found["logo"] in plugin_manager.CORE_PLUGINS  # the default run cannot lose it to a disabled plugin
+def test_builtin_splitters_are_registered_by_the_core(monkeypatch):
+    # disabling every plugin of the distribution (and the module by name) cannot lose the default protocol
+    monkeypatch.setenv("SERZOO_DISABLE_PLUGINS", "serzoo,serzoo.data.splitters")
+    plugin_manager.reset()
+    assert {"logo", "kfold", "fixed", "loco"} <= {s.name for s in plugin_manager.splitters()}
+    assert len(make_splits(make_db(), "logo")) == 10
 
 
 @pytest.mark.parametrize("name", _splitter_names())
