@@ -62,7 +62,7 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
 def prepare(config: TrainConfig) -> Prepared:
     """Open the data and check the whole configuration; raises one-line errors before any training."""
     from serzoo.data.demo import default_demo_path
-    from serzoo.data.stream import use_streaming
+    from serzoo.training.streaming import use_streaming
 
     config.validate()
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
@@ -222,8 +222,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     weights = class_weights(cfg.class_weights, tasks, train_labels)
     priors = {t.name: np.bincount(train_labels[:, t.column].astype(int), minlength=t.num_classes) / len(train_rows)
               for t in tasks if not t.regression}
-    sampler_record = {"name": prep.sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
-                      "rows_before": int(len(train_rows))}
+    sampler_record = {"name": prep.sampler.name, "options": prep.sampler_options}
 
     last_path, best_path = fold_dir / "last.keras", fold_dir / "best.weights.h5"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
@@ -234,6 +233,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     drive = np.zeros(len(train_rows), dtype=np.int64)
     if sampler.name != "none":
         drive, sampler_record["driven_by"] = driving_labels(tasks, train_labels, cfg.sample_by)
+    sampler_record["rows_before"] = int(len(drive))  # the labels every sampler call below is given
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
@@ -310,9 +310,9 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
                    "test_names": [db.group_names[g] for g in split.test_groups] if db.groups else []},
         "rows": split.sizes(),
         "leakage_checks": {
-            "disjoint_rows_and_groups": True,
+            "disjoint_rows_and_groups": _disjoint([(train_rows, split.train_groups), (split.val, split.val_groups),
+                                                   (split.test, split.test_groups)]),
             "model_selection": "best validation score" if has_val else "last epoch (no validation split)",
-            "test_used_for": "final evaluation only",
         },
         "sampler": sampler_record,
         "class_weights": {k: v.tolist() for k, v in weights.items()},
@@ -323,6 +323,15 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     if last_path.exists():
         last_path.unlink()  # only needed to resume this fold; the selected model is model.keras
     return result
+
+
+def _disjoint(parts: list[tuple[np.ndarray, list[int]]]) -> bool:
+    """Whether no two parts of a fold share a row they actually used or a group they were given."""
+    for i, (rows_a, groups_a) in enumerate(parts):
+        for rows_b, groups_b in parts[i + 1:]:
+            if np.intersect1d(rows_a, rows_b).size or set(groups_a) & set(groups_b):
+                return False
+    return True
 
 
 def _feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
