@@ -7,14 +7,13 @@ too, so a new block is tested on arrival.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
 from serzoo.core import plugin_manager
 from serzoo.model.assemble import Head, build_model, plan_chain
 from serzoo.model.serialization import load_model
-
-keras = pytest.importorskip("keras")
 
 #: tiny examples per layout: T=8 steps, C=4 context frames, D=6 features
 SHAPES = {"volume": (8, 4, 6, 1), "frames": (8, 4, 6, 1), "sequence": (8, 6), "vector": (6,)}
