@@ -1,20 +1,27 @@
 """The registry is the test matrix: every registered block, on every layout it accepts,
-builds a tiny model that trains one step and survives a save/reload with equal outputs.
+builds a tiny model that trains one step, is saved through serzoo's ``save_model``, and
+reloads through serzoo's ``load_model`` in a fresh Python process with equal outputs.
 
-Blocks of installed third-party plugins (the example plugin included) are collected
-too, so a new block is tested on arrival.
+The fresh process is what proves a block registers its layers: in this process they are
+registered already, because building the model imported them. Blocks of installed
+third-party plugins (the example plugin included) are collected too, so a new block is
+tested on arrival.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
+import keras
 import numpy as np
 import pytest
 
 from serzoo.core import plugin_manager
 from serzoo.model.assemble import Head, build_model, plan_chain
-from serzoo.model.serialization import load_model
-
-keras = pytest.importorskip("keras")
+from serzoo.model.serialization import save_model
 
 #: tiny examples per layout: T=8 steps, C=4 context frames, D=6 features
 SHAPES = {"volume": (8, 4, 6, 1), "frames": (8, 4, 6, 1), "sequence": (8, 6), "vector": (6,)}
@@ -45,7 +52,8 @@ def _outputs(model, x) -> dict[str, np.ndarray]:
     return {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
 
 
-def _train_save_reload(block: str, layout: str, tmp_path, opts=None):
+def _train_and_save(block: str, layout: str, saved: dict, opts=None):
+    """Build, train one step and save through serzoo; ``saved`` maps the model path to its inputs and outputs."""
     keras.backend.clear_session()
     plan = plan_chain([block], layout, opts)
     assert plan.steps[0].layout_in == layout  # the block takes its own layout without adapters
@@ -62,18 +70,24 @@ def _train_save_reload(block: str, layout: str, tmp_path, opts=None):
     assert expected["arousal"].shape == (4, 1)
     np.testing.assert_allclose(expected["emotion"].sum(axis=1), 1.0, rtol=1e-5)
 
-    path = tmp_path / f"{block}-{layout}.keras"
-    model.save(path)
-    reloaded, _ = load_model(path)
-    got = _outputs(reloaded, x)
-    for name in expected:
-        np.testing.assert_allclose(got[name], expected[name], atol=1e-5)
+    case = f"{block}-{layout}" + "".join(f"-{k}={v}" for k, v in sorted((opts or {}).get(block, {}).items()))
+    path = saved["dir"] / f"{len(saved['models']):03d}.keras"
+    save_model(model, path, {"block": block, "layout": layout})
+    np.savez(f"{path}.in.npz", x=x)
+    saved["models"][str(path)] = (case, expected)
+    saved["cases"].add(case)
     return model
 
 
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The matrix models saved so far in this module, for the one fresh-process reload at its end."""
+    return {"dir": tmp_path_factory.mktemp("matrix"), "models": {}, "cases": set()}
+
+
 @pytest.mark.parametrize("block,layout", _cases())
-def test_block_trains_and_reloads(block, layout, tmp_path):
-    model = _train_save_reload(block, layout, tmp_path)
+def test_block_trains_and_saves(block, layout, saved):
+    model = _train_and_save(block, layout, saved)
     # every layer a block makes carries its prefix, so summaries and saved weights stay readable
     own = [l.name for l in model.layers if l.name not in ("features", "emotion", "arousal")
            and not l.name.endswith(ADAPTER_LAYERS)]
@@ -96,8 +110,8 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize("block,layout,options", VARIANTS, ids=[f"{b}-{','.join(o)}" for b, _, o in VARIANTS])
-def test_block_options_build_train_and_reload(block, layout, options, tmp_path):
-    _train_save_reload(block, layout, tmp_path, {block: options})
+def test_block_options_build_train_and_save(block, layout, options, saved):
+    _train_and_save(block, layout, saved, {block: options})
 
 
 def test_lstm_output_follows_return_sequences():
@@ -142,3 +156,39 @@ def test_highway_gate_carries_input_when_closed():
     open_ = keras.ops.convert_to_numpy(HighwayGate()([x, h, np.ones_like(x)]))
     np.testing.assert_allclose(closed, x)
     np.testing.assert_allclose(open_, h)
+
+
+RELOAD = """
+import json, sys
+import numpy as np
+from serzoo.model.serialization import load_model
+
+errors = {}
+for path in sys.argv[1:]:
+    try:
+        model, _ = load_model(path)  # loads the plugins and their layer modules first
+        outputs = model(np.load(path + ".in.npz")["x"], training=False)
+        np.savez(path + ".out.npz", **{k: np.asarray(v) for k, v in outputs.items()})
+    except Exception as exc:
+        errors[path] = f"{type(exc).__name__}: {exc}"[:400]
+print(json.dumps(errors))
+"""
+
+
+def test_every_matrix_model_reloads_in_a_fresh_process(saved, request):
+    """One fresh interpreter reloads every saved matrix model through serzoo and gives the same outputs."""
+    for block, layout in [c.values for c in _cases()]:  # cases not trained above (a -k run) are trained now
+        if f"{block}-{layout}" not in saved["cases"]:
+            _train_and_save(block, layout, saved)
+    paths = list(saved["models"])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([str(request.config.example_plugin_path), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", RELOAD, *paths], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    errors = json.loads(run.stdout.strip().splitlines()[-1])
+    failed = {saved["models"][p][0]: message for p, message in errors.items()}
+    assert not failed, f"these models do not reload in a fresh process: {failed}"
+    for path, (case, expected) in saved["models"].items():
+        got = np.load(f"{path}.out.npz")
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], atol=1e-5, err_msg=f"{case} output {name}")

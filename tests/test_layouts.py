@@ -260,13 +260,14 @@ def test_the_assembler_and_block_registry_follow_the_table(grid, register_fake):
 
 def test_training_standardises_on_the_layouts_feature_axis(grid, tmp_path):
     from serzoo.model.serialization import load_model
-    from serzoo.training import run as train
+    from serzoo.training.prepare import prepare
+    from serzoo.training.run import run
     from serzoo.training.config import TrainConfig
 
     path, feat = _grid_file(tmp_path / "grid.h5")
     config = TrainConfig(data=str(path), blocks="fcn", opts=["fcn.units=4"], epochs=1, batch_size=8, patience=0,
                          jit_compile=False, max_folds=1)
-    train.run(train.prepare(config), tmp_path / "run", echo=lambda m: None)
+    run(prepare(config), tmp_path / "run", echo=lambda m: None)
     result = json.loads((tmp_path / "run" / "fold00" / "result.json").read_text())
     rows = np.concatenate([np.arange(g * 8, g * 8 + 8) for g in result["groups"]["train"]])
     model, _ = load_model(tmp_path / "run" / "fold00" / "model.keras")

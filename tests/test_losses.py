@@ -6,15 +6,14 @@ import math
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from serzoo.core import plugin_manager
 from serzoo.training import metrics
 from serzoo.core.errors import ConfigError
-
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
 
 K = 3
 PRIORS = np.array([0.5, 0.25, 0.25])

@@ -1,7 +1,7 @@
-"""Feature databases: reading, validation, folds, building from audio, streaming.
+"""Feature databases: reading, validation, folds, building from audio.
 
 Importing this package is cheap (NumPy only): TensorFlow is imported by
-:mod:`serzoo.data.stream` and :mod:`serzoo.data.audio` inside their functions.
+:mod:`serzoo.data.audio` inside its functions.
 """
 
 from serzoo.data.database import Database, open_database

@@ -91,11 +91,11 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     """Apply the sampler to the training rows; returns the features and the per-epoch order function."""
     cfg, tasks = prep.config, prep.tasks
     sampler, options = prep.sampler, prep.sampler.resolve(prep.sampler_options)
-    record = {"name": sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
-              "rows_before": int(len(data.rows))}
+    record = {"name": sampler.name, "options": prep.sampler_options}
     drive = np.zeros(len(data.rows), dtype=np.int64)
     if sampler.name != NO_SAMPLER:
         drive, record["driven_by"] = driving_labels(tasks, data.labels, cfg.sample_by)
+    record["rows_before"] = int(len(drive))  # what the sampler is actually given
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])

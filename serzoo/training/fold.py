@@ -159,9 +159,9 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
                    "test_names": split.test_names, "grouping": split.grouping},
         "rows": split.sizes(),
         "leakage_checks": {
-            "disjoint_rows_and_groups": True,
+            "disjoint_rows_and_groups": _disjoint([(data.rows, split.train_groups), (split.val, split.val_groups),
+                                                   (split.test, split.test_groups)]),
             "model_selection": "best validation score" if has_val else "last epoch (no validation split)",
-            "test_used_for": "final evaluation only",
         },
         "sampler": data.sampler_record,
         "augmentation": data.augment_record,
@@ -171,6 +171,15 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
     }
     write_json(fold_dir / "result.json", result)
     return result
+
+
+def _disjoint(parts: list[tuple[np.ndarray, list[int]]]) -> bool:
+    """Whether no two parts of a fold share a row they actually used or a group they were given."""
+    for i, (rows_a, groups_a) in enumerate(parts):
+        for rows_b, groups_b in parts[i + 1:]:
+            if np.intersect1d(rows_a, rows_b).size or set(groups_a) & set(groups_b):
+                return False
+    return True
 
 
 def _truncate_log(path: Path, initial_epoch: int) -> None:

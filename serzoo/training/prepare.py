@@ -73,7 +73,7 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
 def prepare(config: TrainConfig) -> Prepared:
     """Open the data and check the whole configuration; raises one-line errors before any training."""
     from serzoo.data.demo import default_demo_path
-    from serzoo.data.stream import use_streaming
+    from serzoo.training.streaming import use_streaming
 
     config.validate()
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
