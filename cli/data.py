@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
+from typing import Callable, Iterator
 
 import click
 from tabulate import tabulate
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool, label: str = "Extracting features") -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a click bar on stderr (None when quiet).
+
+    The bar opens on the first call, when the total is known, and closes on leaving the block.
+    """
+    if quiet:
+        yield None
+        return
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr,
+                                          show_pos=True).__enter__())
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
 
 
 def _options_of_features(fn):
@@ -72,10 +99,11 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
     from serzoo.data.database import open_database
 
     start = time.perf_counter()
-    path = build_database(
-        meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
-        class_names=list(class_names), max_steps=max_steps, progress=not quiet, **features,
-    )
+    with progress_bar(quiet) as progress:
+        path = build_database(
+            meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
+            class_names=list(class_names), max_steps=max_steps, progress=progress, **features,
+        )
     with open_database(path) as db:
         click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, {len(db.label_names)} labels, "
                    f"{len(db.groups)} groups in {time.perf_counter() - start:.1f} s", err=True)
@@ -98,8 +126,9 @@ def demo_command(output, seed, speakers, per_class, max_steps, quiet, **features
     """
     from serzoo.data.demo import make_demo
 
-    path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=not quiet,
-                     max_steps=max_steps, **features)
+    with progress_bar(quiet) as progress:
+        path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=progress,
+                         max_steps=max_steps, **features)
     click.echo(f"Wrote {path}", err=True)
 
 

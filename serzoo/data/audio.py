@@ -1,16 +1,12 @@
-"""From wav files to frame features: PCM decoding, resampling and tf.signal front ends.
+"""From audio files to samples: decoding (soundfile) and resampling (soxr).
 
-Decoding uses Python's ``wave`` module (integer PCM, any channel count, mixed
-down to mono); resampling is a windowed-sinc polyphase filter in NumPy; the
-spectral features come from ``tf.signal`` (STFT and mel filter bank).
-TensorFlow is imported only when an extractor is made.
+Decoding uses ``soundfile`` (libsndfile: WAV in any PCM or float encoding,
+FLAC, OGG, AIFF, ...), mixed down to mono float32; resampling uses ``soxr``
+(libsoxr's high-quality filter). Both are imported only when audio is read.
 """
 
 from __future__ import annotations
 
-import math
-import struct
-import wave
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -23,180 +19,88 @@ FEATURES = ("logmel", "logspec", "raw")
 #: added to power before the log so silence (exact zeros) stays finite
 LOG_FLOOR = 1e-6
 
-_WAVE_FORMAT_PCM = 1
-_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
-_FORMAT_NAMES = {3: "IEEE float", 6: "A-law", 7: "mu-law", 0x55: "MP3", 2: "ADPCM", 0x11: "IMA ADPCM"}
+
+def _unreadable(path, exc: Exception) -> DataError:
+    """One line naming the file and what libsndfile said (never an empty reason)."""
+    reason = (getattr(exc, "error_string", "") or str(exc)).strip().rstrip(".")
+    if not reason or reason == "System error":
+        reason = "unreadable or truncated header"
+    return DataError(f"{path}: cannot decode audio ({reason}); serzoo reads what libsndfile reads "
+                     "(WAV, FLAC, OGG, AIFF, ...)")
 
 
-def _format_error(path, code: int) -> DataError:
-    kind = _FORMAT_NAMES.get(code, f"format code {code}")
-    return DataError(
-        f"{path}: {kind} audio is not supported; convert it to 16-bit PCM "
-        "(for example `sox IN -b 16 -e signed-integer OUT.wav` or `ffmpeg -i IN -c:a pcm_s16le OUT.wav`)"
-    )
-
-
-def _extensible_header(path) -> tuple[int, int, int, int, int]:
-    """(channels, sample width, rate, data offset, data bytes) of a WAVE_FORMAT_EXTENSIBLE PCM file.
-
-    Python 3.11's ``wave`` rejects the extensible header that many tools write
-    for 24-bit or multichannel PCM, so its two chunks are read here.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise DataError(f"{path}: not a RIFF/WAVE file")
-        fmt = None
-        while True:
-            chunk = fh.read(8)
-            if len(chunk) < 8:
-                raise DataError(f"{path}: WAV file has no data chunk")
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                fmt = fh.read(size + (size & 1))
-            elif cid == b"data":
-                if fmt is None:
-                    raise DataError(f"{path}: WAV data chunk comes before its fmt chunk")
-                _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
-                sub = struct.unpack("<H", fmt[24:26])[0] if len(fmt) >= 26 else 0
-                if sub != _WAVE_FORMAT_PCM:
-                    raise _format_error(path, sub)
-                return channels, (bits + 7) // 8, rate, fh.tell(), size
-            else:
-                fh.seek(size + (size & 1), 1)
-
-
-def _decode(raw: bytes, width: int, channels: int) -> np.ndarray:
-    frames = len(raw) // (width * channels)
-    raw = raw[: frames * width * channels]
-    if width == 1:  # 8-bit WAV is unsigned
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
-    else:
-        raise ValueError(f"{width * 8}-bit samples")
-    return x.reshape(frames, channels).mean(axis=1) if channels > 1 else x
-
-
-def wav_header(path) -> tuple[int, int]:
-    """(number of samples, sample rate) of a PCM wav file, reading only its header.
-
-    Raises:
-        DataError: missing, unreadable or non-PCM file, naming it.
-    """
+def _check_file(path) -> Path:
+    path = Path(path)
     try:
-        with wave.open(str(path), "rb") as w:
-            return w.getnframes(), w.getframerate()
-    except wave.Error as exc:
-        code = _unknown_format(exc)
-        if code == _WAVE_FORMAT_EXTENSIBLE:
-            channels, width, rate, _, size = _extensible_header(path)
-            return size // (channels * width), rate
-        if code is not None:
-            raise _format_error(path, code) from None
-        raise DataError(f"{path}: unreadable WAV file ({exc})") from None
+        size = path.stat().st_size
     except FileNotFoundError:
         raise DataError(f"{path}: no such audio file") from None
-    except (EOFError, OSError) as exc:
-        raise DataError(f"{path}: unreadable WAV file ({exc or 'truncated header'})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read audio file ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not an audio file")
+    if size == 0:
+        raise DataError(f"{path}: the audio file is empty (0 bytes)")
+    return path
 
 
-def _unknown_format(exc: Exception) -> int | None:
-    text = str(exc)
-    if text.startswith("unknown format:"):
-        try:
-            return int(text.split(":", 1)[1])
-        except ValueError:
-            return None
-    return None
+def audio_info(path) -> tuple[int, int]:
+    """(number of samples, sample rate) of an audio file, reading only its header.
+
+    Raises:
+        DataError: missing, empty or undecodable file, naming it.
+    """
+    import soundfile
+
+    path = _check_file(path)
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
+    return int(info.frames), int(info.samplerate)
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
-    """Decode an integer-PCM wav file (8, 16, 24 or 32 bit, any channels) to mono float32 in [-1, 1].
+def read_audio(path) -> tuple[np.ndarray, int]:
+    """Decode an audio file (any format and channel count libsndfile reads) to mono float32 in [-1, 1].
+
+    Channels are averaged (mixed down to mono).
 
     Returns:
         ``(samples, sample_rate)``.
 
     Raises:
-        DataError: missing, unreadable, empty or non-PCM file, naming it.
+        DataError: missing, empty, undecodable or sample-less file, naming it.
     """
+    import soundfile
+
+    path = _check_file(path)
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except wave.Error as exc:
-        if _unknown_format(exc) != _WAVE_FORMAT_EXTENSIBLE:
-            wav_header(path)  # raises the right message
-            raise DataError(f"{path}: unreadable WAV file ({exc})") from None
-        channels, width, rate, offset, size = _extensible_header(path)
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            raw = fh.read(size)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such audio file") from None
-    except (EOFError, OSError) as exc:
-        raise DataError(f"{path}: unreadable WAV file ({exc or 'truncated'})") from None
-    try:
-        samples = _decode(raw, width, channels)
-    except ValueError as exc:
-        raise DataError(f"{path}: {exc} are not supported; use 8, 16, 24 or 32-bit PCM") from None
-    if samples.size == 0:
-        raise DataError(f"{path}: the WAV file holds no samples")
-    return samples, rate
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
+    if data.size == 0:
+        raise DataError(f"{path}: the audio file holds no samples")
+    samples = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(samples), int(rate)
 
 
-def _kernel_table(up: int, down: int, half_width: int, rolloff: float, beta: float):
-    """Windowed-sinc taps for each of the ``up`` fractional positions an output sample can fall on."""
-    scale = min(1.0, up / down)  # below 1 when downsampling: the filter must cut below the new Nyquist
-    cutoff = 0.5 * scale * rolloff  # cycles per input sample
-    k_half = int(math.ceil(half_width / scale))
-    offsets = np.arange(-k_half + 1, k_half + 1)
-    frac = np.arange(up) / up  # row r: an output sample r/up of an input step past an input sample
-    t = offsets[None, :] - frac[:, None]
-    window = np.i0(beta * np.sqrt(np.clip(1.0 - (t / k_half) ** 2, 0.0, 1.0))) / np.i0(beta)
-    taps = 2 * cutoff * np.sinc(2 * cutoff * t) * window
-    taps /= taps.sum(axis=1, keepdims=True)  # unit gain at DC for every phase
-    return offsets, taps.astype(np.float32)
-
-
-def resample(x: np.ndarray, rate_in: int, rate_out: int, half_width: int = 16,
-             rolloff: float = 0.94, beta: float = 8.0) -> np.ndarray:
-    """Resample a mono signal by a rational factor with a Kaiser-windowed sinc (polyphase).
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample a mono signal with libsoxr's high-quality filter.
 
     Args:
         x: samples at ``rate_in``.
         rate_in: input sample rate in Hz.
         rate_out: output sample rate in Hz.
-        half_width: zero crossings of the sinc on each side (at the lower of the two rates).
-        rolloff: cutoff as a share of the lower Nyquist frequency (anti-aliasing margin).
-        beta: Kaiser window shape.
 
     Returns:
-        ``round(len(x) * rate_out / rate_in)`` float32 samples.
+        float32 samples at ``rate_out`` (about ``len(x) * rate_out / rate_in`` of them).
     """
+    x = np.asarray(x, dtype=np.float32)
     if rate_in == rate_out:
-        return np.asarray(x, dtype=np.float32)
-    g = math.gcd(int(rate_in), int(rate_out))
-    up, down = rate_out // g, rate_in // g
-    offsets, taps = _kernel_table(up, down, half_width, rolloff, beta)
-    pad = len(offsets)
-    padded = np.concatenate([np.zeros(pad, np.float32), np.asarray(x, np.float32), np.zeros(pad, np.float32)])
-    n_out = int(round(len(x) * up / down))
-    out = np.empty(n_out, dtype=np.float32)
-    step = max(1, (1 << 20) // len(offsets))  # bound the (samples x taps) index matrix
-    for start in range(0, n_out, step):
-        n = np.arange(start, min(n_out, start + step), dtype=np.int64)
-        base = n * down // up
-        phase = n * down % up
-        segment = padded[pad + base[:, None] + offsets[None, :]]
-        out[start:start + len(n)] = np.einsum("ij,ij->i", segment, taps[phase])
-    return out
+        return x
+    import soxr
+
+    return soxr.resample(x, int(rate_in), int(rate_out), quality="HQ").astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -315,5 +219,5 @@ class FeatureExtractor:
 
     def from_file(self, path: Path | str) -> np.ndarray:
         """Features of one wav file."""
-        samples, rate = read_wav(path)
+        samples, rate = read_audio(path)
         return self(samples, rate)

@@ -11,17 +11,15 @@ and per-row ``n_frames`` and ``utterance`` datasets.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from serzoo import __version__
-from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
+from serzoo.data.audio import FeatureExtractor, FeatureSettings, audio_info
 from serzoo.core.files import atomic_path
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs
 from serzoo.core.errors import ConfigError, DataError
@@ -155,7 +153,7 @@ def build_database(
     layout: str = "1d",
     class_names: Sequence[str] | dict | None = None,
     dtype: str = "float32",
-    progress: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Extract features for every wav of a meta table and write an HDF5 database.
 
@@ -175,7 +173,7 @@ def build_database(
         layout: ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D).
         class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
         dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
-        progress: show a progress bar on stderr.
+        progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
 
     Returns:
         The path written.
@@ -230,7 +228,7 @@ def build_database(
         raise DataError(f"{meta.path}: {len(missing)} of {len(wavs)} wav files are missing; the first is {missing[0]}")
 
     # Headers first: catches non-PCM files before any work, and fixes the rate and length.
-    headers = [wav_header(p) for p in wavs]
+    headers = [audio_info(p) for p in wavs]
     rates = {r for _, r in headers}
     if not sample_rate and len(rates) > 1:
         raise ConfigError(f"the wav files have several sample rates ({', '.join(map(str, sorted(rates)))}); "
@@ -276,23 +274,18 @@ def build_database(
 
 
 def _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress) -> None:
-    """Fill ``feat`` row by row, writing in blocks, with an optional progress bar on stderr."""
-    import click
-
-    bar = (click.progressbar(length=len(order), label="Extracting features", file=sys.stderr, show_pos=True)
-           if progress else contextlib.nullcontext())
+    """Fill ``feat`` row by row, writing in blocks, reporting ``progress(done, total)`` after each row."""
     buffer, first = [], 0
-    with bar:
-        for i, src in enumerate(order):
-            row, used = _layout_rows(extractor.from_file(wavs[src]), layout, steps, context)
-            buffer.append(row)
-            lengths[i] = used
-            if len(buffer) == _WRITE_ROWS or i == len(order) - 1:
-                feat[first:first + len(buffer)] = np.stack(buffer)
-                first += len(buffer)
-                buffer = []
-            if progress:
-                bar.update(1)
+    for i, src in enumerate(order):
+        row, used = _layout_rows(extractor.from_file(wavs[src]), layout, steps, context)
+        buffer.append(row)
+        lengths[i] = used
+        if len(buffer) == _WRITE_ROWS or i == len(order) - 1:
+            feat[first:first + len(buffer)] = np.stack(buffer)
+            first += len(buffer)
+            buffer = []
+        if progress is not None:
+            progress(i + 1, len(order))
 
 
 def cached_build(meta_path, cache_folder, **options) -> Path:

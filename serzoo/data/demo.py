@@ -14,6 +14,7 @@ import os
 import tempfile
 import wave
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def write_demo_audio(folder, seed: int = 0, speakers: int = 6, per_class: int = 
 
 
 def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
-              progress: bool = False, **feature_options) -> Path:
+              progress: Callable[[int, int], None] | None = None, **feature_options) -> Path:
     """Generate the demo corpus and build it into an HDF5 database.
 
     Args:
@@ -120,7 +121,7 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
         seed: seeds speakers and utterances; the same seed gives the same corpus.
         speakers: synthetic speakers (the groups, for leave-one-speaker-out).
         per_class: utterances per emotion and speaker.
-        progress: show feature extraction progress on stderr.
+        progress: called as ``progress(done, total)`` during feature extraction.
         **feature_options: passed to :func:`build_database` (``n_mels``, ``layout``, ...).
 
     Returns:
