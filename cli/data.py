@@ -37,26 +37,30 @@ def progress_bar(quiet: bool, label: str = "Extracting features") -> Iterator[Ca
 
 
 def _options_of_features(fn):
-    """Feature and shape options shared by ``build`` and ``demo``."""
+    """Feature and shape options shared by ``build`` and ``demo``.
+
+    The extractors' own options are not repeated here: they are declared once, by each
+    registered extractor (``serzoo show feature NAME``), and given with ``--feature-opt``;
+    the few common ones (:data:`~serzoo.data.features.SHARED_OPTIONS`) also have a flag
+    that sets them for every chosen extractor that declares them.
+    """
+    from serzoo.data.features import DEFAULT_FEATURES, SHARED_OPTIONS
+
     options = [
-        click.option("--feature", type=click.Choice(["logmel", "logspec", "raw"]), default="logmel", show_default=True,
-                     help="logmel: log mel filter-bank energies; logspec: log power spectrogram; raw: waveform frames."),
-        click.option("--n-mels", type=click.IntRange(1), default=40, show_default=True, help="Mel bands (logmel)."),
-        click.option("--sample-rate", type=click.IntRange(0), default=16000, show_default=True,
-                     help="Resample to this rate in Hz; 0 keeps the files' own rate."),
-        click.option("--win-ms", type=click.FloatRange(0, min_open=True), default=25.0, show_default=True,
-                     help="Analysis window in ms."),
-        click.option("--hop-ms", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
-                     help="Frame step in ms."),
-        click.option("--n-fft", type=click.IntRange(0), default=0, show_default=True,
-                     help="FFT length; 0: the next power of two at or above the window (512 at 16 kHz, 25 ms)."),
-        click.option("--fmin", type=click.FloatRange(0), default=20.0, show_default=True, help="Lowest mel edge in Hz."),
-        click.option("--fmax", type=click.FloatRange(0), default=0.0, show_default=True,
-                     help="Highest mel edge in Hz; 0: half the sample rate."),
+        click.option("--features", "--feature", "features", default=DEFAULT_FEATURES, show_default=True,
+                     metavar="NAMES", help="Feature extractors, comma-separated; several frame-level ones stack "
+                     "frame by frame, such as logmel,mfcc (see `serzoo list features`)."),
+        click.option("-F", "--feature-opt", "feature_opts", multiple=True, metavar="NAME.OPTION=VALUE",
+                     help="Option of one extractor, such as logmel.n_mels=64 or logmel.deltas=2; repeatable; "
+                          "overrides the shared flags below (see `serzoo show feature NAME`)."),
+        *[click.option(f"--{name.replace('_', '-')}", name, default=None, metavar="VALUE",
+                       help=f"{text} For every chosen extractor with option {name} (default: its own).")
+          for name, text in SHARED_OPTIONS.items()],
         click.option("--context", type=click.IntRange(1), default=1, show_default=True,
                      help="Consecutive frames per time step (context window)."),
-        click.option("--layout", type=click.Choice(["1d", "2d", "3d"]), default="1d", show_default=True,
-                     help="1d: (N, T, C*D); 2d: (N, T, 1, C, D); 3d: (N, 1, T, C, D), as SER_FEAT_EXT."),
+        click.option("--layout", type=click.Choice(["auto", "1d", "2d", "3d", "flat"]), default="auto",
+                     show_default=True, help="1d: (N, T, C*D); 2d: (N, T, 1, C, D); 3d: (N, 1, T, C, D), as "
+                     "SER_FEAT_EXT; flat: (N, D) for utterance-level features; auto: 1d or flat."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                      help="Feature precision in the file (SER_FEAT_EXT wrote float64)."),
     ]
@@ -152,8 +156,11 @@ def info_command(database, loader, fmt) -> None:
     click.echo(f"  rows: {info['rows']}, features as float32: {info['feature_mbytes']} MB")
     settings = info["attrs"].get("features")
     if isinstance(settings, dict):
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None and k != "extractors")
         click.echo(f"  features: {shown}")
+        for extractor in settings.get("extractors") or []:
+            options = ", ".join(f"{k}={v}" for k, v in (extractor.get("options") or {}).items())
+            click.echo(f"    {extractor.get('name')} (dim {extractor.get('dim')}): {options}")
     click.echo("")
     rows = []
     for task in info["tasks"]:

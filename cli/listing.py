@@ -20,11 +20,12 @@ FORMAT_OPTION = click.option(
 HEADERS = {
     "name": "name", "plugin": "plugin", "description": "description", "layouts_in": "accepts",
     "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files",
+    "level": "level",
 }
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
-SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders"}
+SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "feature": "features"}
 
 
 @click.command("list")

@@ -11,7 +11,7 @@ The package is laid out by the stages a run flows through:
 * :mod:`serzoo.training`: configuration, tasks, the fold loop, metrics and results.
 
 Plugin authors need only what this module exports: ``hookimpl`` and the
-component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Param``, ...).
+component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Feature``, ``Param``, ...).
 """
 
 import pluggy
@@ -21,6 +21,6 @@ __version__ = "0.2.0"
 #: Marker for hook implementations; third-party plugins use ``@serzoo.hookimpl``.
 hookimpl = pluggy.HookimplMarker("serzoo")
 
-from serzoo.core.registry import Block, Loader, Loss, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
+from serzoo.core.registry import Block, Feature, Loader, Loss, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
 
-__all__ = ["__version__", "hookimpl", "Block", "Loader", "Loss", "Param", "Sampler"]
+__all__ = ["__version__", "hookimpl", "Block", "Feature", "Loader", "Loss", "Param", "Sampler"]

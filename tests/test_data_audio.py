@@ -1,4 +1,4 @@
-"""Wav decoding, resampling, feature extraction and building a database from a meta table."""
+"""Audio decoding and resampling (through soundfile and soxr), and building a database from a meta table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import wave
 import numpy as np
 import pytest
 
-from serzoo.data.audio import FeatureExtractor, FeatureSettings, audio_info, read_audio, resample
+from serzoo.data.audio import audio_info, read_audio, resample
+from serzoo.data.features import FeatureStack, plan_features
 from serzoo.data.build import build_database
 from serzoo.data.database import open_database
 from serzoo.core.errors import ConfigError, DataError
@@ -143,27 +144,6 @@ def test_data_layer_imports_no_click():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-@pytest.mark.parametrize("feature, dim", [("logmel", 24), ("logspec", 257), ("raw", 400)])
-def test_feature_extractor_shapes(feature, dim):
-    settings = FeatureSettings(feature=feature, n_mels=24).resolved()
-    frames = FeatureExtractor(settings)(TONE.astype(np.float32), 16000)
-    assert frames.shape == (settings.n_frames(1600), dim) == (8, dim)
-    assert np.isfinite(frames).all()
-    if feature == "logmel":  # the 440 Hz tone lights up a low band
-        assert frames.mean(axis=0).argmax() < 8
-    short = FeatureExtractor(settings)(np.zeros(10, np.float32), 16000)  # shorter than one window
-    assert short.shape == (1, dim)
-
-
-def test_feature_settings_errors():
-    with pytest.raises(ConfigError, match="feature 'mfcc'"):
-        FeatureSettings(feature="mfcc").resolved()
-    with pytest.raises(ConfigError, match="mel range"):
-        FeatureSettings(fmax=9000).resolved()
-    with pytest.raises(ConfigError, match="shorter than the 400-sample window"):
-        FeatureSettings(n_fft=256).resolved()
-
-
 @pytest.fixture
 def corpus(tmp_path):
     """Six short utterances by three speakers, listed out of speaker order, at two sample rates."""
@@ -217,12 +197,11 @@ def test_build_matches_direct_extraction(corpus, tmp_path):
     out = build_database(corpus, tmp_path / "db.h5", n_mels=16,  # group: auto -> speaker
                          progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 6) for i in range(1, 7)]
-    settings = FeatureSettings(n_mels=16).resolved()
-    direct = FeatureExtractor(settings).from_file(corpus.parent / "wav/u1.wav")  # 22.05 kHz file
+    direct = FeatureStack(plan_features("logmel", ["logmel.n_mels=16"])).from_file(corpus.parent / "wav/u1.wav")
     with open_database(out) as db:
         assert db.label_names == ["emotion", "arousal"] and len(db.groups) == 3
         row = db.utterances.index("wav/u1.wav")
-        assert db.example_shape == (settings.n_frames(int(0.45 * 16000)), 16)  # longest utterance
+        assert db.example_shape == (1 + (int(0.45 * 16000) - 400) // 160, 16)  # longest utterance: 0.45 s
         np.testing.assert_allclose(db.features([row])[0, : len(direct)], direct, rtol=1e-5, atol=1e-5)
 
 

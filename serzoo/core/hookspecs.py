@@ -61,6 +61,22 @@ def serzoo_register_loaders(register):
 
 
 @hookspec
+def serzoo_register_features(register):
+    """Register feature extractors; runs each time the feature registry is (re)built.
+
+    Implementations must only call ``register`` (no other side effects), since the
+    registry is rebuilt when plugins are added or removed at run time.
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Feature`; it rejects
+            invalid names and names another plugin already registered.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts.
 

@@ -20,7 +20,7 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Block, Loader, Loss, Registry, Sampler
+from serzoo.core.registry import Block, Feature, Loader, Loss, Registry, Sampler
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
@@ -36,6 +36,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "losses": ("serzoo_register_losses", Loss),
     "samplers": ("serzoo_register_samplers", Sampler),
     "loaders": ("serzoo_register_loaders", Loader),
+    "features": ("serzoo_register_features", Feature),
 }
 
 
@@ -214,7 +215,7 @@ def _build_registry(kind: str) -> Registry:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of one kind: ``blocks``, ``losses``, ``samplers`` or ``loaders``."""
+    """The registry of one kind: ``blocks``, ``losses``, ``samplers``, ``loaders`` or ``features``."""
     state = _state_or_load()
     if kind not in state.registries:
         state.registries[kind] = _build_registry(kind)
@@ -235,3 +236,7 @@ def samplers() -> Registry[Sampler]:
 
 def loaders() -> Registry[Loader]:
     return registry("loaders")
+
+
+def features() -> Registry[Feature]:
+    return registry("features")

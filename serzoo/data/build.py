@@ -14,17 +14,20 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from serzoo import __version__
-from serzoo.data.audio import FeatureExtractor, FeatureSettings, audio_info
+from serzoo.core import plugin_manager
 from serzoo.core.files import atomic_path
+from serzoo.data.audio import audio_info
+from serzoo.data.features import (DEFAULT_FEATURES, SHARED_OPTIONS, FeatureStack, feature_attrs, plan_features,
+                                  with_file_rate)
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs
 from serzoo.core.errors import ConfigError, DataError
 
-BUILD_LAYOUTS = ("1d", "2d", "3d")
+BUILD_LAYOUTS = ("1d", "2d", "3d", "flat")
 
 #: ``max_steps=0`` uses the longest utterance, but never more than this many frames (10 s at 10 ms)
 AUTO_MAX_STEPS_CAP = 1000
@@ -118,7 +121,10 @@ def _layout_rows(frames: np.ndarray, layout: str, steps: int, context: int) -> t
 
     Frames are grouped into non-overlapping windows of ``context`` consecutive
     frames (SER_FEAT_EXT's context windows); only complete windows are kept.
+    A ``flat`` row is the utterance's (D,) vector itself.
     """
+    if layout == "flat":
+        return frames.astype(np.float32, copy=False), 1
     dim = frames.shape[1]
     used = min(len(frames) // context, steps)
     windows = frames[: used * context].reshape(used, context, dim)
@@ -134,67 +140,40 @@ def _layout_rows(frames: np.ndarray, layout: str, steps: int, context: int) -> t
     return row, used
 
 
-def build_database(
-    meta_path,
-    out_path,
-    *,
-    labels: Sequence[str] | str | None = None,
-    group: str | None = "auto",
-    feature: str = "logmel",
-    n_mels: int = 40,
-    sample_rate: int = 16000,
-    win_ms: float = 25.0,
-    hop_ms: float = 10.0,
-    n_fft: int = 0,
-    fmin: float = 20.0,
-    fmax: float = 0.0,
-    max_steps: int = 0,
-    context: int = 1,
-    layout: str = "1d",
-    class_names: Sequence[str] | dict | None = None,
-    dtype: str = "float32",
-    progress: Callable[[int, int], None] | None = None,
-) -> Path:
-    """Extract features for every wav of a meta table and write an HDF5 database.
+@dataclass
+class _Table:
+    """The labels and groups of a meta table, with the order rows are written in."""
 
-    Args:
-        meta_path: the tab-separated meta table.
-        out_path: the ``.h5`` file to write (replaced atomically when complete).
-        labels: label column names (list or comma-separated); default: every column
-            after the first except the group column.
-        group: the column whose values define the groups (speakers, corpora) used for folds;
-            ``"auto"`` takes a column named speaker, group, corpus or session if there is one;
-            ``None`` or ``""`` writes no groups.
-        feature, n_mels, sample_rate, win_ms, hop_ms, n_fft, fmin, fmax: see
-            :class:`~serzoo.data.audio.FeatureSettings`.
-        max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
-            longest utterance, capped at 1000; time steps are ``max_steps // context``.
-        context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
-        layout: ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D).
-        class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
-        dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
-        progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
+    label_names: list[str]
+    label_values: np.ndarray
+    classes: dict[str, list[str]]
+    group_col: int | None
+    group_names: list[str]
+    order: list[int]
+    counts: np.ndarray
 
-    Returns:
-        The path written.
 
-    Raises:
-        ConfigError: options that do not fit the table or each other.
-        DataError: a bad meta table or an unreadable wav file, naming it.
-    """
-    import h5py
-
-    meta = read_meta(meta_path)
-    out_path = Path(out_path)
-    if layout not in BUILD_LAYOUTS:
-        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(BUILD_LAYOUTS)}")
-    if context < 1 or max_steps < 0:
-        raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
+def _groups(meta: MetaTable, group: str | None):
+    """Group column, group names, row order and group sizes."""
     if group == "auto":
         group = next((c for c in AUTO_GROUP_COLUMNS if c in meta.header[1:]), None)
     group_col = meta.column(group, "--group") if group else None
+
+    # Rows ordered by group, groups in order of first appearance (as SER_FEAT_EXT did).
+    if group_col is not None:
+        keys = [row[group_col] for row in meta.rows]
+        group_names = list(dict.fromkeys(keys))
+        index = {name: g for g, name in enumerate(group_names)}
+        order = sorted(range(len(keys)), key=lambda i: index[keys[i]])  # stable: keeps file order inside a group
+        counts = np.bincount([index[k] for k in keys], minlength=len(group_names))
+    else:
+        group_names, order, counts = [], list(range(len(meta.rows))), np.zeros(0, int)
+    return group_col, group_names, order, counts
+
+
+def _table(meta: MetaTable, labels, group, class_names) -> _Table:
+    """Label columns (checked against the class names) and groups of the meta table."""
+    group_col, group_names, order, counts = _groups(meta, group)
     if isinstance(labels, str):
         labels = [n.strip() for n in labels.split(",") if n.strip()]
     label_cols = [meta.column(n, "--labels") for n in labels] if labels else [
@@ -212,55 +191,135 @@ def build_database(
         if bad.size:
             raise DataError(f"{meta.path} line {bad[0] + 2}: {name} {column[bad[0]]} is outside the {len(names)} "
                             f"classes given by --class-names (0..{len(names) - 1})")
+    return _Table(label_names, label_values, classes, group_col, group_names, order, counts)
 
-    # Rows ordered by group, groups in order of first appearance (as SER_FEAT_EXT did).
-    if group_col is not None:
-        keys = [row[group_col] for row in meta.rows]
-        group_names = list(dict.fromkeys(keys))
-        index = {name: g for g, name in enumerate(group_names)}
-        order = sorted(range(len(keys)), key=lambda i: index[keys[i]])  # stable: keeps file order inside a group
-        counts = np.bincount([index[k] for k in keys], minlength=len(group_names))
-    else:
-        group_names, order, counts = [], list(range(len(meta.rows))), np.zeros(0, int)
+
+def _check_layout(layout: str, level: str, context: int, max_steps: int, dtype: str) -> str:
+    """The file layout for the extractors' level (``auto``: 1d for frames, flat for utterances)."""
+    if layout == "auto":
+        layout = "flat" if level == "utterance" else "1d"
+    if layout not in BUILD_LAYOUTS:
+        raise ConfigError(f"--layout {layout!r}: choose one of auto, {', '.join(BUILD_LAYOUTS)}")
+    if (layout == "flat") != (level == "utterance"):
+        need = "flat" if level == "utterance" else "1d, 2d or 3d"
+        raise ConfigError(f"--layout {layout}: {level}-level features are stored in the {need} layout")
+    if context < 1 or max_steps < 0:
+        raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
+    if layout == "flat" and context != 1:
+        raise ConfigError(f"--context {context}: utterance-level features have no frames to group")
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
+    return layout
+
+
+def _time_steps(stack: FeatureStack, wavs: list[Path], headers, max_steps: int, context: int) -> tuple[int, int]:
+    """``max_steps`` (0: the frames of the longest file, capped) and the time steps it makes."""
+    if not max_steps:
+        longest = max(range(len(wavs)), key=lambda i: headers[i][0] / headers[i][1])
+        max_steps = min(len(stack.from_file(wavs[longest])), AUTO_MAX_STEPS_CAP)
+    steps = max_steps // context
+    if steps < 1:
+        raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
+    return max_steps, steps
+
+
+def build_database(
+    meta_path,
+    out_path,
+    *,
+    labels: Sequence[str] | str | None = None,
+    group: str | None = "auto",
+    features: Sequence[str] | str = DEFAULT_FEATURES,
+    feature_opts=None,
+    max_steps: int = 0,
+    context: int = 1,
+    layout: str = "auto",
+    class_names: Sequence[str] | dict | None = None,
+    dtype: str = "float32",
+    progress: Callable[[int, int], None] | None = None,
+    **shared_options: Any,
+) -> Path:
+    """Extract features for every audio file of a meta table and write an HDF5 database.
+
+    Args:
+        meta_path: the tab-separated meta table.
+        out_path: the ``.h5`` file to write (replaced atomically when complete).
+        labels: label column names (list or comma-separated); default: every column
+            after the first except the group column.
+        group: the column whose values define the groups (speakers, corpora) used for folds;
+            ``"auto"`` takes a column named speaker, group, corpus or session if there is one;
+            ``None`` or ``""`` writes no groups.
+        features: registered extractors (``serzoo list features``), stacked in this order.
+        feature_opts: their options, as ``NAME.OPTION=VALUE`` strings or ``{name: {option: value}}``.
+        max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
+            longest utterance, capped at 1000; time steps are ``max_steps // context``.
+        context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
+        layout: ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D), ``3d`` (N, 1, T, C, D) for
+            frame-level features, ``flat`` (N, D) for utterance-level ones; ``auto`` picks 1d or flat.
+        class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
+        dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
+        progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
+        **shared_options: options for every chosen extractor that declares them
+            (:data:`~serzoo.data.features.SHARED_OPTIONS`: ``sample_rate``, ``n_mels``, ...).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: options that do not fit the table, the extractors or each other.
+        DataError: a bad meta table or an unreadable audio file, naming it.
+    """
+    unknown = sorted(set(shared_options) - set(SHARED_OPTIONS))
+    if unknown:
+        raise TypeError(f"build_database() got unexpected keyword arguments: {', '.join(unknown)}")
+    meta = read_meta(meta_path)
+    specs = plan_features(features, feature_opts, shared_options)
+    layout = _check_layout(layout, plugin_manager.features().get(specs[0].name).level, context, max_steps, dtype)
+    table = _table(meta, labels, group, class_names)
     wavs = meta.wav_paths()
     missing = [p for p in wavs if not p.is_file()]
     if missing:
         raise DataError(f"{meta.path}: {len(missing)} of {len(wavs)} wav files are missing; the first is {missing[0]}")
-
-    # Headers first: catches non-PCM files before any work, and fixes the rate and length.
+    # Headers first: catches undecodable files before any work, and fixes the rates and lengths.
     headers = [audio_info(p) for p in wavs]
     rates = {r for _, r in headers}
-    if not sample_rate and len(rates) > 1:
-        raise ConfigError(f"the wav files have several sample rates ({', '.join(map(str, sorted(rates)))}); "
-                          "choose one with --sample-rate")
-    settings = FeatureSettings(feature, sample_rate, win_ms, hop_ms, n_fft, n_mels, fmin, fmax).resolved(min(rates))
-    if not max_steps:
-        longest = max(settings.n_frames(int(round(n * settings.sample_rate / r))) for n, r in headers)
-        max_steps = min(longest, AUTO_MAX_STEPS_CAP)
-    steps = max_steps // context
-    if steps < 1:
-        raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
-
-    extractor = FeatureExtractor(settings)
-    n, dim = len(order), settings.dim
-    shape = {"1d": (n, steps, context * dim), "2d": (n, steps, 1, context, dim), "3d": (n, 1, steps, context, dim)}[layout]
-    row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
-    chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
+    stack = FeatureStack(with_file_rate(specs, rates))
+    max_steps, steps = (0, 1) if layout == "flat" else _time_steps(stack, wavs, headers, max_steps, context)
+    shape_keys = {} if layout == "flat" else {"max_steps": max_steps, "context": context, "time_steps": steps}
     attrs = {
         "creator": f"serzoo {__version__}",
         "layout": layout,
-        "label_names": label_names,
-        "class_names": classes,
-        "group_column": meta.header[group_col] if group_col is not None else None,
-        "group_names": group_names,
-        "sample_rate": settings.sample_rate,
-        "features": {**settings.to_dict(), "max_steps": max_steps, "context": context, "time_steps": steps},
+        "label_names": table.label_names,
+        "class_names": table.classes,
+        "group_column": meta.header[table.group_col] if table.group_col is not None else None,
+        "group_names": table.group_names,
+        "sample_rate": stack.sample_rate or min(rates),
+        "features": feature_attrs(stack, **shape_keys),
         "source": str(meta.path),
     }
+    _write(Path(out_path), meta, table, stack, wavs, (layout, steps, context, dtype), attrs, progress)
+    return Path(out_path)
+
+
+def _feat_shape(n: int, dim: int, layout: str, steps: int, context: int) -> tuple[int, ...]:
+    return {"1d": (n, steps, context * dim), "2d": (n, steps, 1, context, dim),
+            "3d": (n, 1, steps, context, dim), "flat": (n, dim)}[layout]
+
+
+def _write(out_path: Path, meta: MetaTable, table: _Table, stack: FeatureStack, wavs, shape_options,
+           attrs: dict, progress) -> None:
+    """Write the datasets and attributes to a temporary file, extract into it, then publish it."""
+    import h5py
+
+    layout, steps, context, dtype = shape_options
+    order, counts, n = table.order, table.counts, len(table.order)
+    shape = _feat_shape(n, stack.dim, layout, steps, context)
+    row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
+    chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as hf:
         feat = hf.create_dataset("feat", shape=shape, dtype=dtype, chunks=(chunk_rows, *shape[1:]))
-        hf.create_dataset("label", data=label_values[order].astype(np.float64))
-        if group_col is not None:
+        hf.create_dataset("label", data=table.label_values[order].astype(np.float64))
+        if table.group_col is not None:
             ends = np.cumsum(counts)
             hf.create_dataset("start_indice", data=(ends - counts).astype(np.float64))
             hf.create_dataset("end_indice", data=ends.astype(np.float64))
@@ -268,16 +327,16 @@ def build_database(
                           dtype=h5py.string_dtype())
         hf.attrs.update(encode_attrs(attrs))
         lengths = np.zeros(n, np.int32)
-        _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress)
-        hf.create_dataset(LENGTHS_DATASET, data=lengths)
-    return out_path
+        _extract(stack, wavs, order, feat, lengths, layout, steps, context, progress)
+        if layout != "flat":
+            hf.create_dataset(LENGTHS_DATASET, data=lengths)
 
 
-def _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress) -> None:
+def _extract(stack: FeatureStack, wavs, order, feat, lengths, layout, steps, context, progress) -> None:
     """Fill ``feat`` row by row, writing in blocks, reporting ``progress(done, total)`` after each row."""
     buffer, first = [], 0
     for i, src in enumerate(order):
-        row, used = _layout_rows(extractor.from_file(wavs[src]), layout, steps, context)
+        row, used = _layout_rows(stack.from_file(wavs[src]), layout, steps, context)
         buffer.append(row)
         lengths[i] = used
         if len(buffer) == _WRITE_ROWS or i == len(order) - 1:
