@@ -61,15 +61,16 @@ def time_keras(db, split, classes, epochs, batch, jit, seed):
 
 
 def time_serzoo(data, epochs, batch, jit, seed):
-    from serzoo.training import run as train
     from serzoo.training.config import TrainConfig
+    from serzoo.training.fold import train_fold
+    from serzoo.training.prepare import prepare
 
     config = TrainConfig(data=data, blocks=",".join(BLOCKS), opts=OPTS, epochs=epochs, batch_size=batch,
                          patience=0, jit_compile=jit, seed=seed, max_folds=1)
-    prep = train.prepare(config)
+    prep = prepare(config)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        train.train_fold(prep, 0, prep.splits[0], Path(tmp), echo=lambda m: None)
+        train_fold(prep, 0, prep.splits[0], Path(tmp), echo=lambda m: None)
         elapsed = time.perf_counter() - start
     return elapsed, prep
 

@@ -70,11 +70,16 @@ def main() -> None:
     # TensorFlow's C++ start-up chatter drowns serzoo's own progress lines; TF reads this at import
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _format_warning
+    # standalone_mode=False: click would turn Ctrl-C into "Aborted!" and exit status 1
     try:
-        cli.main(prog_name="serzoo")
-    except KeyboardInterrupt:
+        result = cli.main(prog_name="serzoo", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 from serzoo.cli import build, data, listing, train  # noqa: E402  (the commands attach themselves to cli)

@@ -15,23 +15,30 @@ from serzoo.core.registry import LAYOUTS
 _FILE_LAYOUTS = {"3d": "volume", "2d": "frames", "1d": "sequence", "flat": "vector"}
 
 
-def model_options(f):
-    """Add ``--blocks``, ``--opt``, ``--dropout`` and ``--l2`` to a command.
+def model_options(blocks_default: str | None = None):
+    """Add ``--blocks``, ``--opt``, ``--dropout`` and ``--l2`` to a command (``serzoo build`` and ``serzoo train``).
 
     The command receives ``blocks`` (str), ``opts`` (tuple of str), ``dropout`` and
     ``l2`` (float or None); :func:`plan_from_options` turns them into a plan.
+
+    Args:
+        blocks_default: the chain used when ``--blocks`` is not given; None makes it required.
     """
-    # applied bottom-up, so --blocks comes first in --help
-    f = click.option("--l2", type=float, default=None, metavar="WEIGHT",
-                     help="L2 weight penalty for every block with an l2 option, and the heads.")(f)
-    f = click.option("--dropout", type=float, default=None, metavar="RATE",
-                     help="Dropout rate for every block with a dropout option.")(f)
-    f = click.option("--opt", "opts", multiple=True, metavar="BLOCK.OPTION=VALUE",
-                     help="Option of one block, such as cnn2d.filters=16,32; repeatable; "
-                          "overrides --dropout/--l2 (see `serzoo show block NAME`).")(f)
-    f = click.option("--blocks", required=True, metavar="NAMES",
-                     help="Comma-separated chain of blocks, such as cnn2d,lstm (see `serzoo list blocks`).")(f)
-    return f
+
+    def decorate(f):
+        # applied bottom-up, so --blocks comes first in --help
+        f = click.option("--l2", type=float, default=None, metavar="WEIGHT",
+                         help="L2 weight penalty for every block with an l2 option, and the heads.")(f)
+        f = click.option("--dropout", type=float, default=None, metavar="RATE",
+                         help="Dropout rate for every block with a dropout option.")(f)
+        f = click.option("--opt", "opts", multiple=True, metavar="BLOCK.OPTION=VALUE",
+                         help="Option of one block, such as cnn2d.filters=16,32; repeatable; "
+                              "overrides --dropout/--l2 (see `serzoo show block NAME`).")(f)
+        return click.option("--blocks", required=blocks_default is None, default=blocks_default,
+                            show_default=blocks_default is not None, metavar="NAMES",
+                            help="Comma-separated chain of blocks, such as cnn2d,lstm (see `serzoo list blocks`).")(f)
+
+    return decorate
 
 
 def plan_from_options(input_layout: str, blocks: str, opts, dropout: float | None, l2: float | None) -> Plan:
@@ -91,7 +98,7 @@ def _from_data(path: str, heads: str | None):
 @click.option("--input-shape", metavar="SIZES", help="Shape of one example, without --data, such as 20,5,40,1.")
 @click.option("--heads", metavar="NAME:CLASSES,...",
               help="Outputs, such as emotion:7,arousal:1 (1 class = regression); default: the database's first label.")
-@model_options
+@model_options()
 def build(data, layout, input_shape, heads, blocks, opts, dropout, l2):
     """Assemble a model and print its plan, summary and parameter count, without training.
 

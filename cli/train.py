@@ -9,6 +9,7 @@ import click
 
 from serzoo.training.config import PROTOCOLS, STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
+from serzoo.cli.build import model_options
 
 
 def _echo(message: str) -> None:
@@ -19,12 +20,7 @@ def _echo(message: str) -> None:
 @click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
               help="Feature database (.h5) or meta table (.tsv); default: the built-in demo corpus.")
 @click.option("--loader", default=None, help="Loader to use (see `serzoo list loaders`); default: by file name.")
-@click.option("--blocks", default=TrainConfig.blocks, show_default=True,
-              help="Comma-separated chain of blocks (see `serzoo list blocks`).")
-@click.option("--opt", "opts", multiple=True, metavar="BLOCK.OPTION=VALUE",
-              help="A block option, e.g. --opt cnn1d.filters=32,64 (repeatable; see `serzoo show block NAME`).")
-@click.option("--dropout", type=float, default=None, help="Dropout for every block that has a dropout option.")
-@click.option("--l2", type=float, default=None, help="L2 weight decay for every block that has an l2 option.")
+@model_options(TrainConfig.blocks)
 @click.option("--tasks", default=None, metavar="NAME:CLASSES:COLUMN[:LOSS[:WEIGHT[:METRIC]]],...",
               help="Tasks, one head each; 1 class = regression. Default: the first label.")
 @click.option("--loss-opt", "loss_opts", multiple=True, metavar="LOSS.OPTION=VALUE",
@@ -77,33 +73,30 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo.training import run as training
+    from serzoo.training import rundir
+    from serzoo.training.prepare import prepare
 
     if resume:
         run_dir = Path(resume)
-        config_path = run_dir / "config.json"
-        if not config_path.exists():
-            raise ConfigError(f"{run_dir}: no config.json, so this is not a serzoo run directory")
-        config = TrainConfig.load(config_path)
+        config = rundir.load_config(run_dir)
         _echo(f"resuming {run_dir}")
     else:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
         options["loss_opts"] = list(options["loss_opts"])
         config = TrainConfig(**options)
-    prep = training.prepare(config)
+    prep = prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
           f"{len(prep.db.groups)} groups); tasks: {', '.join(t.name for t in prep.tasks)}; "
           f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
     if dry_run:
         _print_dry_run(prep)
         return
-    if not resume:
+    if resume:
+        rundir.check_same_data(run_dir, prep.db)
+    else:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
-        if (run_dir / "config.json").exists():
-            raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
-        from serzoo.core.files import write_json
-
-        write_json(run_dir / "config.json", config.to_dict())
+        rundir.start_run(run_dir, config, prep.db)
     _echo(f"run directory: {run_dir}")
     training.run(prep, Path(run_dir), echo=_echo)
     click.echo((Path(run_dir) / "results.txt").read_text())

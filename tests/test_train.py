@@ -43,11 +43,12 @@ def tiny_db(tmp_path_factory) -> Path:
 
 
 def _run(tiny_db, tmp_path, **overrides):
-    from serzoo.training import run as train
+    from serzoo.training.prepare import prepare
+    from serzoo.training.run import run
 
     config = TrainConfig(data=str(tiny_db), **{**TINY, **overrides})
-    prep = train.prepare(config)
-    return train.run(prep, tmp_path / "run", echo=lambda m: None), prep
+    prep = prepare(config)
+    return run(prep, tmp_path / "run", echo=lambda m: None), prep
 
 
 def test_logo_results_and_leakage_record(tiny_db, tmp_path):
@@ -140,10 +141,10 @@ def test_fixed_protocol_with_explicit_groups(tiny_db, tmp_path):
     ],
 )
 def test_bad_configuration_fails_before_training(tiny_db, overrides, message):
-    from serzoo.training import run as train
+    from serzoo.training.prepare import prepare
 
     with pytest.raises(SerzooError, match=message):
-        train.prepare(TrainConfig(data=str(tiny_db), **{**TINY, **overrides}))
+        prepare(TrainConfig(data=str(tiny_db), **{**TINY, **overrides}))
 
 
 def test_cli_train_one_line_error(invoke, tiny_db, tmp_path):
@@ -236,7 +237,7 @@ def test_smote_with_joint_label_keeps_every_task_label(tiny_db, tmp_path):
 
 def test_decode_joint_inverts_the_joint_label():
     from serzoo.training.tasks import driving_labels, parse_tasks
-    from serzoo.training.run import _decode_joint
+    from serzoo.training.batches import decode_joint as _decode_joint
 
     tasks = parse_tasks("a:3:0,b:2:1", ["a", "b"])
     labels = np.array([[2, 1], [0, 0], [1, 1]], dtype=float)

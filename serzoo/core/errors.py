@@ -29,3 +29,7 @@ class ConfigError(SerzooError):
 
 class OutputError(SerzooError):
     """A file or folder that cannot be written (full disk, read-only, no permission, a file in the way)."""
+
+
+class TrainingError(SerzooError):
+    """Training that cannot give a meaningful model (a loss that became NaN or infinite, a sampler that broke)."""

@@ -50,8 +50,8 @@ def ensure_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(f"cannot create folder {folder}: a file of that name is in the way") from None
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"cannot create folder {folder}: a file is in the way") from None
     except OSError as exc:
         raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     return folder

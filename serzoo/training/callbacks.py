@@ -15,6 +15,7 @@ from typing import Callable
 
 import keras
 
+from serzoo.core.errors import TrainingError
 from serzoo.core.files import atomic_path
 from serzoo.model.serialization import save_model
 
@@ -33,15 +34,16 @@ class FoldCheckpoint(keras.callbacks.Callback):
         echo: progress printer.
         epochs: the planned number of epochs (for progress lines).
         metadata: serzoo metadata stored with the checkpoint.
+        where: names the fold in messages, such as ``fold 3 (fold2)``.
     """
 
     def __init__(self, *, last_path: Path, best_path: Path, state: dict | None, patience: int,
                  validate: Callable | None, epoch_state: dict, echo: Callable[[str], None], epochs: int,
-                 metadata: dict):
+                 metadata: dict, where: str = "this fold"):
         super().__init__()
         self.last_path, self.best_path = Path(last_path), Path(best_path)
         self.patience, self.validate, self.epoch_state = patience, validate, epoch_state
-        self.echo, self.epochs, self.metadata = echo, epochs, metadata
+        self.echo, self.epochs, self.metadata, self.where = echo, epochs, metadata, where
         state = state or {}
         self.best_score = state.get("best_score", float("-inf"))
         self.best_epoch = state.get("best_epoch", -1)
@@ -55,6 +57,11 @@ class FoldCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        loss = float(logs.get("loss", 0.0))
+        if not math.isfinite(loss):
+            # a diverged model would be "selected" and tested like any other: stop the run instead
+            raise TrainingError(f"{self.where}: the training loss became {loss} in epoch {epoch + 1}; lower --lr, "
+                                "add --clipnorm, or check the class and task weights")
         if self.validate is not None:
             score, report = self.validate(self.model)
             logs["val_score"] = score
@@ -76,7 +83,6 @@ class FoldCheckpoint(keras.callbacks.Callback):
                  "best_report": self.best_report, "wait": self.wait, "finished": self.finished,
                  "seed_states": seed_states(self.model)}
         save_model(self.model, self.last_path, {**self.metadata, "state": state})
-        loss = logs.get("loss", float("nan"))
         val = f", val score {score:.3f}" if self.validate is not None else ""
         mark = " *" if improved and self.validate is not None else ""
         self.echo(f"  epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}{val}{mark}")

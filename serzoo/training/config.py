@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -53,15 +54,18 @@ class TrainConfig:
         checks = [
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.learning_rate > 0, "--lr must be positive"),
+            (math.isfinite(self.learning_rate) and self.learning_rate > 0,
+             f"--lr {self.learning_rate}: the learning rate must be a positive finite number"),
+            (0 <= self.seed < 2**32, f"--seed {self.seed}: a seed must be in 0..{2**32 - 1}"),
             (self.patience >= 0, "--patience must be 0 or more (0 turns early stopping off)"),
-            (self.clipnorm is None or self.clipnorm > 0, "--clipnorm must be positive"),
+            (self.clipnorm is None or (math.isfinite(self.clipnorm) and self.clipnorm > 0),
+             "--clipnorm must be a positive finite number"),
             (0 <= self.val_share < 1, "--val-share must be in [0, 1)"),
             (self.folds >= 2, "--folds must be at least 2"),
             (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
             (self.streaming in STREAMING_MODES, f"--streaming must be one of {', '.join(STREAMING_MODES)}"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.l2 is None or self.l2 >= 0, "--l2 must not be negative"),
+            (self.l2 is None or (math.isfinite(self.l2) and self.l2 >= 0), "--l2 must be a finite number, 0 or more"),
             (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),
         ]
         for ok, message in checks:
@@ -73,6 +77,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a run configuration is a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -82,6 +88,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
+            config = cls.from_dict(json.loads(Path(path).read_text()))
+            config.validate()
+        except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return config

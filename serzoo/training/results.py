@@ -13,12 +13,13 @@ from tabulate import tabulate
 from serzoo import __version__
 from serzoo.training import metrics
 from serzoo.core.files import write_json, write_text
+from serzoo.training.prepare import Prepared
 
 CLASSIFICATION_KEYS = ("uar", "accuracy", "macro_f1")
 REGRESSION_KEYS = ("ccc", "mse")
 
 
-def summarize_run(prep, fold_results: list[dict]) -> dict:
+def summarize_run(prep: Prepared, fold_results: list[dict]) -> dict:
     """Per task: mean +- std over folds of each metric, the summed confusion matrix and its pooled scores."""
     summary = {}
     for task in prep.tasks:
@@ -31,14 +32,9 @@ def summarize_run(prep, fold_results: list[dict]) -> dict:
             summed = np.sum([np.asarray(rep["confusion"]) for rep in reports], axis=0)
             entry["confusion_summed"] = summed.astype(int).tolist()
             entry["pooled"] = {k: v for k, v in metrics.confusion_report(summed).items() if k != "confusion"}
-            entry["class_names"] = _class_names(prep, task)
+            entry["class_names"] = prep.class_names()[task.name]
         summary[task.name] = entry
     return summary
-
-
-def _class_names(prep, task) -> list[str]:
-    names = prep.db.class_names.get(prep.db.label_names[task.column]) or []
-    return list(names) if len(names) == task.num_classes else [str(i) for i in range(task.num_classes)]
 
 
 def _versions() -> dict:
@@ -51,7 +47,7 @@ def _versions() -> dict:
             "platform": platform.platform()}
 
 
-def protocol_description(prep) -> str:
+def protocol_description(prep: Prepared) -> str:
     cfg = prep.config
     grouped = bool(prep.db.groups)
     if cfg.protocol == "logo":
@@ -64,7 +60,7 @@ def protocol_description(prep) -> str:
     return f"{what}; {val}; {len(prep.splits)} folds"
 
 
-def write_results(run_dir: Path, prep, fold_results: list[dict], summary: dict) -> None:
+def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summary: dict) -> None:
     """Write ``results.json`` (everything needed to repeat the run) and ``results.txt``."""
     results = {
         "serzoo_results": 1,

@@ -9,7 +9,7 @@ regression. The column may be a label name instead of an index.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -71,7 +71,49 @@ def _column(text: str, label_names: Sequence[str], where: str) -> int:
     raise ConfigError(f"{where}: no label column {text!r}; the database has {', '.join(label_names)}")
 
 
-def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict[str, int] | None = None) -> list[Task]:
+def class_count(labels: np.ndarray, name: str, declared: Sequence[str] | None = None) -> int:
+    """The class count of a label column that ``--tasks`` does not give.
+
+    Declared class names decide; otherwise integer labels must be the class indices
+    0..K-1 (every one present), and non-integer labels mean regression (1).
+
+    Raises:
+        ConfigError: a single class, or integer values with gaps (a typo such as 999 would
+            otherwise make a 1000-class model), saying how to give the count.
+    """
+    if declared:
+        return len(declared)
+    column = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if column.size == 0 or (column != np.round(column)).any():
+        return 1
+    values = np.unique(column).astype(np.int64)
+    if len(values) < 2:
+        raise ConfigError(f"label {name!r} has the value {values[0] if len(values) else 'none'} in every row; "
+                          "a classification task needs at least 2 classes (for regression give 1 class in --tasks)")
+    if values[0] != 0 or values[-1] != len(values) - 1:
+        shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        raise ConfigError(f"label {name!r} holds the values {shown}, not the class indices 0..K-1; give the class "
+                          f"count in --tasks ({name}:CLASSES:{name}) or class names when building the database")
+    return len(values)
+
+
+class ClassCounts(Mapping):
+    """The class count of every label of a database, worked out when a task asks for it."""
+
+    def __init__(self, labels: np.ndarray, label_names: Sequence[str], class_names: Mapping[str, Sequence[str]]):
+        self._labels, self._names, self._declared = labels, list(label_names), class_names
+
+    def __getitem__(self, name: str) -> int:
+        return class_count(self._labels[:, self._names.index(name)], name, self._declared.get(name))
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: Mapping[str, int] | None = None) -> list[Task]:
     """Parse ``--tasks``; without it, one classification task on the first label column.
 
     Args:
@@ -117,6 +159,8 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict
                 weight = float(fields[4])
             except ValueError:
                 raise ConfigError(f"{where}: the loss weight {fields[4]!r} is not a number") from None
+            if not np.isfinite(weight) or weight < 0:
+                raise ConfigError(f"{where}: the loss weight {fields[4]!r} must be a finite number, 0 or more")
         metric = fields[5] if len(fields) > 5 and fields[5] else None
         task = Task(name, num_classes, column, loss, weight, metric)
         allowed = REGRESSION_METRICS if task.regression else CLASSIFICATION_METRICS
@@ -124,6 +168,8 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: dict
             raise ConfigError(f"{where}: metric {metric!r} does not fit a {task.task_type} task; use one of {', '.join(allowed)}")
         tasks.append(task)
     names = [t.name for t in tasks]
+    if not any(t.weight > 0 for t in tasks):
+        raise ConfigError("--tasks: every task has loss weight 0, so nothing would be trained; give one a positive weight")
     if len(set(names)) != len(names):
         raise ConfigError(f"--tasks: task names must differ, got {', '.join(names)}")
     return tasks
@@ -139,7 +185,13 @@ def check_labels(tasks: Sequence[Task], labels: np.ndarray) -> None:
         if task.regression:
             continue
         column = labels[:, task.column]
-        bad = (column < 0) | (column >= task.num_classes) | (column != np.round(column))
+        fractional = column != np.round(column)
+        if fractional.any():
+            raise ConfigError(
+                f"task {task.name}: label column {task.column} holds non-integer values such as "
+                f"{column[fractional][0]:g}, which are no class indices; for regression give 1 class in --tasks"
+            )
+        bad = (column < 0) | (column >= task.num_classes)
         if bad.any():
             first = column[bad][0]
             raise ConfigError(
@@ -185,8 +237,10 @@ def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndar
             raise ConfigError(
                 f"--class-weights {entry!r}: {len(w)} weights for {by_name[name].num_classes} classes of task {name}"
             )
-        if (w < 0).any():
-            raise ConfigError(f"--class-weights {entry!r}: weights must not be negative")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ConfigError(f"--class-weights {entry!r}: weights must be finite numbers, 0 or more")
+        if not (w > 0).any():
+            raise ConfigError(f"--class-weights {entry!r}: all weights are 0, so task {name} would not be trained")
         weights[name] = w
     return weights
 

@@ -1,0 +1,220 @@
+"""The training data of one fold: rows, labels, class weights, standardisation statistics and batches.
+
+Only the fold's training rows (and adaptation rows) reach anything here: the sampler,
+the class weights, the class priors of cost-sensitive losses and the standardisation
+statistics are all computed from them, never from validation or test rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from serzoo.core.errors import ConfigError, TrainingError
+from serzoo.core.plugin_manager import samplers
+from serzoo.data.splits import Split
+from serzoo.training.prepare import Prepared
+from serzoo.training.tasks import Task, class_weights, driving_labels
+
+#: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
+SYNTHETIC_STREAM = 2**31 - 1
+
+
+@dataclass
+class FoldData:
+    """What one fold trains on.
+
+    Args:
+        rows: the database rows of the fold's training (and adaptation) groups.
+        labels: labels of the rows the model trains on (synthetic rows included).
+        weights: class weights per classification task, from the training rows.
+        priors: class priors per classification task, from the training rows.
+        stats: per-feature (mean, variance) of the real training rows, or None.
+        sampler_record: what the sampler did, for the fold's result.
+        dataset: the ``tf.data.Dataset`` of training batches, one pass per epoch.
+        epoch: ``{"epoch": n}``, set at each epoch start; index samplers redraw from it.
+    """
+
+    rows: np.ndarray
+    labels: np.ndarray
+    weights: dict[str, np.ndarray]
+    priors: dict[str, np.ndarray]
+    stats: tuple[np.ndarray, np.ndarray] | None
+    sampler_record: dict[str, Any]
+    dataset: Any = None
+    epoch: dict[str, int] = field(default_factory=lambda: {"epoch": 0})
+
+
+def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool) -> FoldData:
+    """The training rows of a fold with their weights, statistics, sampler and batches.
+
+    Args:
+        prep: the prepared run.
+        fold: the fold's index (seeds its random draws).
+        split: the fold's split.
+        standardize: compute the standardisation statistics (not needed when resuming).
+
+    Raises:
+        ConfigError: the fold has no training rows.
+    """
+    cfg, tasks, db = prep.config, prep.tasks, prep.db
+    rows = np.concatenate([split.train, split.adapt]).astype(np.int64)
+    if len(rows) == 0:
+        raise ConfigError(f"fold {split.name}: no training rows")
+    labels = db.labels[rows]
+    priors = {t.name: np.bincount(labels[:, t.column].astype(int), minlength=t.num_classes) / len(rows)
+              for t in tasks if not t.regression}
+    data = FoldData(rows, labels, class_weights(cfg.class_weights, tasks, labels), priors, None, {})
+    x = None if prep.streaming else db.features(rows)
+    # statistics of the real training rows, before a sampler adds synthetic ones
+    data.stats = feature_stats(prep, x, rows) if standardize else None
+    x, order_for_epoch = _sample(prep, fold, data, x)
+    fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
+    data.dataset = train_dataset(fetch, data.labels, tasks, data.weights, order_for_epoch, cfg.batch_size,
+                                 db.example_shape)
+    return data
+
+
+def _sample(prep: Prepared, fold: int, data: FoldData, x):
+    """Apply the sampler to the training rows; returns the features and the per-epoch order function."""
+    cfg, tasks = prep.config, prep.tasks
+    sampler, options = prep.sampler, prep.sampler.resolve(prep.sampler_options)
+    record = {"name": sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
+              "rows_before": int(len(data.rows))}
+    drive = np.zeros(len(data.rows), dtype=np.int64)
+    if sampler.name != "none":
+        drive, record["driven_by"] = driving_labels(tasks, data.labels, cfg.sample_by)
+    if sampler.needs_features:
+        # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
+        rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
+        x, drive = _synthetic(sampler, sampler.factory(drive, x, rng, cfg.batch_size, **options), x)
+        data.labels = decode_joint(tasks, drive, data.labels, cfg.sample_by)
+        sampler, options = samplers().get("none"), {}
+
+    def order_for_epoch() -> np.ndarray:
+        """Positions into the training rows for the current epoch (index samplers redraw every epoch)."""
+        rng = np.random.default_rng([cfg.seed, fold, data.epoch["epoch"]])
+        return _positions(sampler, sampler.factory(drive, None, rng, cfg.batch_size, **options), len(drive))
+
+    record["rows_after"] = int(len(x)) if prep.sampler.needs_features else int(len(order_for_epoch()))
+    data.sampler_record = record
+    return x, order_for_epoch
+
+
+def _positions(sampler, order, n: int) -> np.ndarray:
+    """An index sampler's output, checked: a non-empty list of whole positions below ``n``.
+
+    Raises:
+        TrainingError: naming the sampler and what it returned.
+    """
+    order = np.asarray(order)
+    where = f"sampler {sampler.name} (plugin {sampler.plugin})"
+    if order.ndim != 1 or order.size == 0:
+        raise TrainingError(f"{where} returned {order.size} positions (shape {order.shape}); it must return "
+                            "a non-empty 1-D array of training-row positions")
+    if order.dtype.kind not in "iu" and not (order.dtype.kind == "f" and np.all(order == np.round(order))):
+        raise TrainingError(f"{where} returned {order.dtype} values; positions must be integers")
+    order = order.astype(np.int64)
+    if order.min() < 0 or order.max() >= n:
+        raise TrainingError(f"{where} returned position {int(order.min() if order.min() < 0 else order.max())}; "
+                            f"the fold has training rows 0..{n - 1}")
+    return order
+
+
+def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic sampler's ``(x_new, y_new)``, checked against the features it was given."""
+    where = f"sampler {sampler.name} (plugin {sampler.plugin})"
+    try:
+        x_new, y_new = result
+        x_new, y_new = np.asarray(x_new, dtype=np.float32), np.asarray(y_new).reshape(-1)
+    except (TypeError, ValueError):
+        raise TrainingError(f"{where} must return (features, labels), got {type(result).__name__}") from None
+    if len(x_new) == 0 or len(x_new) != len(y_new) or x_new.shape[1:] != x.shape[1:]:
+        raise TrainingError(f"{where} returned {len(x_new)} rows of shape {x_new.shape[1:]} with {len(y_new)} "
+                            f"labels; expected a non-empty set of rows shaped {x.shape[1:]} with one label each")
+    if not np.isfinite(x_new).all() or (y_new < 0).any() or (y_new != np.round(y_new)).any():
+        raise TrainingError(f"{where} returned non-finite features or labels that are not class indices")
+    return x_new, y_new.astype(np.int64)
+
+
+def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray]):
+    """Per-task targets (one-hot or float) and sample weights for label rows."""
+    y, w = {}, {}
+    for task in tasks:
+        column = labels[:, task.column]
+        if task.regression:
+            y[task.name] = column.astype(np.float32).reshape(-1, 1)
+            w[task.name] = np.ones(len(column), np.float32)
+        else:
+            idx = column.astype(np.int64)
+            y[task.name] = np.eye(task.num_classes, dtype=np.float32)[idx]
+            w[task.name] = (weights[task.name][idx] if task.name in weights else np.ones(len(idx))).astype(np.float32)
+    return y, w
+
+
+def _signature(tf, shape, tasks):
+    return (
+        tf.TensorSpec((None, *shape), tf.float32),
+        {t.name: tf.TensorSpec((None, t.num_classes), tf.float32) for t in tasks},
+        {t.name: tf.TensorSpec((None,), tf.float32) for t in tasks},
+    )
+
+
+def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape):
+    """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
+
+    ``fetch(positions)`` returns the features of those training positions: a slice of
+    the rows in memory, or a read from the file when streaming. Keeping the sampler's
+    order (rather than a shuffle buffer) keeps class-balanced batches balanced and makes
+    streaming and in-memory training see the same batches.
+    """
+    import tensorflow as tf
+
+    y, w = _targets(tasks, labels, weights)
+    chunk = max(batch_size, 1024 // batch_size * batch_size)  # file reads of whole batches
+
+    def generate():
+        order = order_for_epoch()
+        for c in range(0, len(order), chunk):
+            pos = order[c:c + chunk]
+            x = fetch(pos)
+            for b in range(0, len(pos), batch_size):
+                p = pos[b:b + batch_size]
+                yield x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+
+    sig = _signature(tf, example_shape, tasks)
+    return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)
+
+
+
+def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+    axis = -2 if prep.db.input_layout in ("volume", "frames") else -1
+    total = sq = None
+    count = 0
+    chunks = [x_train] if x_train is not None else (
+        prep.db.features(np.sort(train_rows[i:i + 256])) for i in range(0, len(train_rows), 256))
+    for chunk in chunks:
+        flat = np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        sq = (flat ** 2).sum(0) if sq is None else sq + (flat ** 2).sum(0)
+        count += len(flat)
+    mean = total / count
+    variance = np.maximum(sq / count - mean ** 2, 1e-8)
+    return mean, variance
+
+
+def decode_joint(tasks, drive_new, train_labels, sample_by) -> np.ndarray:
+    """Labels of (possibly synthetic) rows from the driving label the sampler returned."""
+    classification = [t for t in tasks if not t.regression]
+    labels = np.zeros((len(drive_new), train_labels.shape[1]))
+    if sample_by == "joint" and len(classification) > 1:
+        rest = np.asarray(drive_new, dtype=np.int64)
+        for task in reversed(classification):
+            labels[:, task.column] = rest % task.num_classes
+            rest = rest // task.num_classes
+    else:
+        labels[:, classification[0].column] = drive_new
+    return labels

@@ -1,0 +1,117 @@
+"""Preparing a training run: open the data and check the whole configuration before any training.
+
+Everything here fails with one-line errors and imports no TensorFlow, so ``serzoo train --dry-run``
+and a bad option both answer at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from serzoo.core.errors import ConfigError
+from serzoo.core.plugin_manager import losses, samplers
+from serzoo.core.registry import Sampler
+from serzoo.data.database import Database, open_database
+from serzoo.data.splits import Split, make_splits
+from serzoo.model.assemble import Plan, parse_opts, plan_chain
+from serzoo.training.config import TrainConfig
+from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
+
+
+@dataclass
+class Prepared:
+    """A training run checked before TensorFlow is touched: everything the folds need.
+
+    Args:
+        config: the resolved configuration.
+        db: the open, validated database.
+        tasks: one per model head.
+        plan: the checked chain of blocks.
+        splits: the folds to train, in order.
+        sampler: the training-set sampler.
+        sampler_options: its options, typed.
+        loss_options: options per loss name, typed.
+        streaming: read training batches from the file instead of memory.
+    """
+
+    config: TrainConfig
+    db: Database
+    tasks: list[Task]
+    plan: Plan
+    splits: list[Split]
+    sampler: Sampler
+    sampler_options: dict[str, Any]
+    loss_options: dict[str, dict[str, Any]]
+    streaming: bool
+
+    def class_names(self) -> dict[str, list[str]]:
+        """Class names per classification task: the database's, else ``"0"``, ``"1"``, ..."""
+        out = {}
+        for task in self.tasks:
+            if task.regression:
+                continue
+            names = self.db.class_names.get(self.db.label_names[task.column]) or []
+            out[task.name] = list(names) if len(names) == task.num_classes else [str(i) for i in range(task.num_classes)]
+        return out
+
+
+def _key_values(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option} {item!r}: expected name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Open the data and check the whole configuration; raises one-line errors before any training."""
+    from serzoo.data.demo import default_demo_path
+    from serzoo.data.stream import use_streaming
+
+    config.validate()
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'serzoo[tensorboard]'")
+    db = open_database(config.data or default_demo_path(), loader=config.loader)
+    tasks = parse_tasks(config.tasks, db.label_names, ClassCounts(db.labels, db.label_names, db.class_names))
+    check_labels(tasks, db.labels)
+    for task in tasks:
+        loss = losses().get(task.resolved_loss())
+        if task.task_type not in loss.task_types:
+            raise ConfigError(
+                f"loss {loss.name} does not fit {task.task_type} task {task.name}; "
+                f"use one made for {task.task_type} (see `serzoo list losses`)"
+            )
+    loss_options = {}
+    for name, values in parse_opts(config.loss_opts).items():
+        if name not in {t.resolved_loss() for t in tasks}:
+            raise ConfigError(f"--loss-opt {name}.*: no task uses loss {name!r}")
+        loss = losses().get(name)
+        loss_options[name] = {k: loss.param(k).parse(v, where=f"{name}.") for k, v in values.items()}
+    class_weights(config.class_weights, tasks, db.labels)  # checks the spec; recomputed per fold
+    sampler = samplers().get(config.sampler)
+    sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
+                       for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
+    if sampler.name != "none":
+        driving_labels(tasks, db.labels, config.sample_by)
+        if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
+            raise ConfigError(
+                f"sampler {sampler.name} makes synthetic rows and needs a label for every task: with several "
+                "tasks use --sample-by joint (classification tasks only), or an index sampler such as oversample"
+            )
+    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    plan = plan_chain(config.blocks, db.input_layout, parse_opts(config.opts), shared)
+    splits = make_splits(
+        db, config.protocol, test_groups=config.test_groups, val_groups=config.val_groups,
+        train_groups=config.train_groups, ignore_groups=config.ignore_groups, adapt_groups=config.adapt_groups,
+        folds=config.folds, val_share=config.val_share, seed=config.seed,
+    )
+    if config.max_folds:
+        splits = splits[: config.max_folds]
+    streaming = use_streaming(db, config.streaming)
+    if streaming and sampler.needs_features:
+        raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
+    return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming)

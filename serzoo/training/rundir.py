@@ -1,0 +1,87 @@
+"""Run directories: starting one, and resuming one only on the data and configuration it started with.
+
+``config.json`` holds the resolved configuration (the database path made absolute,
+so a resume from another folder finds the same file) and ``data.json`` the
+database's fingerprint; a resume refuses a database that differs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from serzoo.core.errors import ConfigError, DataError
+from serzoo.core.files import remove_orphans, write_json
+from serzoo.data.database import Database
+from serzoo.data.fingerprint import differences, fingerprint
+from serzoo.training.config import TrainConfig
+
+CONFIG_FILE = "config.json"
+DATA_FILE = "data.json"
+
+
+def absolute(config: TrainConfig) -> TrainConfig:
+    """The configuration with its database path made absolute (as it is stored)."""
+    return replace(config, data=str(Path(config.data).resolve())) if config.data else config
+
+
+def start_run(run_dir: Path, config: TrainConfig, db: Database) -> None:
+    """Record the configuration and the data fingerprint of a new run.
+
+    Raises:
+        ConfigError: the folder already holds a run.
+        OutputError: the folder cannot be written.
+    """
+    if (run_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
+    write_json(run_dir / DATA_FILE, fingerprint(db))
+    write_json(run_dir / CONFIG_FILE, absolute(config).to_dict())
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """The configuration a run started with; removes temporaries a killed process left behind.
+
+    Raises:
+        ConfigError: not a run directory, or an unreadable configuration.
+    """
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{run_dir}: no {CONFIG_FILE}, so this is not a serzoo run directory")
+    for folder in [run_dir, *sorted(p for p in run_dir.glob("fold*") if p.is_dir())]:
+        remove_orphans(folder)
+    return TrainConfig.load(path)
+
+
+def check_same_data(run_dir: Path, db: Database) -> None:
+    """Refuse to resume on a database other than the one the run started with.
+
+    Raises:
+        DataError: the fingerprints differ (or the record is unreadable), naming what differs.
+    """
+    path = run_dir / DATA_FILE
+    if not path.exists():
+        return  # a run from before fingerprints were recorded
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable data record ({exc}); the run cannot be checked") from None
+    diff = differences(saved if isinstance(saved, dict) else {}, fingerprint(db))
+    if diff:
+        raise DataError(f"{db.path}: not the database this run started on ({saved.get('path')}): "
+                        f"{'; '.join(diff)}; resume with the original data or start a new run")
+
+
+def read_fold_result(path: Path) -> dict:
+    """A finished fold's ``result.json``.
+
+    Raises:
+        DataError: the file is not a fold result (edited or damaged), saying how to redo the fold.
+    """
+    try:
+        result = json.loads(path.read_text())
+        if isinstance(result, dict) and isinstance(result.get("test"), dict):
+            return result
+    except (OSError, ValueError):
+        pass
+    raise DataError(f"{path}: not a readable fold result; delete it to train that fold again with --resume")
