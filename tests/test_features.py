@@ -297,3 +297,49 @@ def test_cli_lists_and_shows_features(invoke):
     shown = invoke("show", "feature", "logmel")
     assert shown.exit_code == 0 and "deltas" in shown.output and "n_mels" in shown.output
     assert FeatureSpec("x") == FeatureSpec("x", {})
+
+
+# --- openSMILE (installed by the test extra) -------------------------------------------------
+
+def test_opensmile_functionals_are_opensmiles_own_values():
+    import opensmile
+
+    x = _signal(16000)
+    ours = _stack("egemaps_functionals")(x, 16000)
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    theirs = smile.process_signal(x, 16000).to_numpy(np.float32)[0]
+    assert ours.shape == (88,)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_compare_lld_deltas_append_65_per_frame_and_stack_with_logmel():
+    x = _signal(16000)
+    plain = _stack("compare_lld")(x, 16000)
+    both = _stack("compare_lld", deltas=True)(x, 16000)
+    assert plain.shape[1] == 65 and both.shape[1] == 130
+    np.testing.assert_array_equal(both[:, :65], plain[: len(both)])
+    stacked = FeatureStack(plan_features("logmel,egemaps_lld"))(x, 16000)
+    assert stacked.shape[1] == 40 + 25 and abs(len(stacked) - len(plain)) <= 3
+
+
+def test_missing_opensmile_names_the_extra(monkeypatch, corpus, tmp_path, invoke):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "opensmile", None)  # import opensmile now raises ImportError
+    with pytest.raises(ConfigError) as info:
+        _stack("egemaps_lld")
+    assert str(info.value) == "feature 'egemaps_lld' needs the opensmile package: pip install 'serzoo[opensmile]'"
+    result = invoke("data", "build", corpus, "-o", tmp_path / "x.h5", "--features", "compare_functionals")
+    assert result.exit_code == 2 and "serzoo[opensmile]" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_opensmile_functionals_build_a_flat_database(corpus, tmp_path, invoke):
+    out = tmp_path / "gemaps.h5"
+    result = invoke("data", "build", corpus, "-o", out, "--features", "egemaps_functionals", "-q")
+    assert result.exit_code == 0, result.output
+    with open_database(out) as db:
+        assert db.file_layout == "flat" and db.input_layout == "vector" and db.file_shape == (4, 88)
+        assert np.isfinite(db.features()).all()
+        assert db.attrs["features"]["extractors"][0]["options"] == {"sample_rate": 16000}
