@@ -3,7 +3,9 @@
 Low-level descriptors (frame level, 10 ms hop): eGeMAPSv02 (25 per frame) and
 ComParE_2016 (65, optionally with their 65 deltas). Functionals (utterance
 level, the flat layout): eGeMAPSv02 (88) and ComParE_2016 (6373), the classic
-SER baselines. The extractors are registered whether or not the package is
+SER baselines. Prosodic contours (``pitch``: F0, voicing probability, log energy)
+come from openSMILE too: its subharmonic-summation pitch tracker with Viterbi
+smoothing is an established one, so serzoo does not hand-write its own. The extractors are registered whether or not the package is
 installed, so ``serzoo list features`` shows them; making one without it is a
 one-line error naming the extra.
 """
@@ -43,9 +45,11 @@ class OpenSmileExtractor:
         levels: ``opensmile.FeatureLevel`` member names; LLDs and their deltas stack frame by frame.
         sample_rate: the rate openSMILE gets (resampled with the core's resampler).
         frame_level: True for descriptors (``(frames, dim)``), False for functionals (``(dim,)``).
+        columns: keep only these descriptors, in this order (default: all).
     """
 
-    def __init__(self, name: str, feature_set: str, levels: tuple[str, ...], sample_rate: int, frame_level: bool):
+    def __init__(self, name: str, feature_set: str, levels: tuple[str, ...], sample_rate: int, frame_level: bool,
+                 columns: tuple[str, ...] = ()):
         opensmile = _opensmile(name)
         if sample_rate <= 0:
             raise ConfigError(f"{name}: sample_rate must be positive (0, the files' own rate, is filled in when building)")
@@ -53,7 +57,9 @@ class OpenSmileExtractor:
         self.hop_ms = HOP_MS if frame_level else None
         self._smiles = [opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, feature_set),
                                         feature_level=getattr(opensmile.FeatureLevel, level)) for level in levels]
-        self.feature_names = [n for smile in self._smiles for n in smile.feature_names]
+        names = [n for smile in self._smiles for n in smile.feature_names]
+        self._keep = [names.index(c) for c in columns] if columns else None
+        self.feature_names = list(columns) if columns else names
         self.dim = len(self.feature_names)
 
     def __call__(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -70,7 +76,24 @@ class OpenSmileExtractor:
         if not self.frame_level:
             return np.concatenate([p.reshape(-1) for p in parts])
         frames = min(len(p) for p in parts)  # deltas run two frames longer; both start at 0 s
-        return np.concatenate([p[:frames] for p in parts], axis=1)
+        out = np.concatenate([p[:frames] for p in parts], axis=1)
+        return out if self._keep is None else out[:, self._keep]
+
+
+#: the prosodic contours of ComParE_2016: SHS pitch (Viterbi-smoothed), its voicing probability, RMS energy
+PITCH_COLUMNS = ("F0final_sma", "voicingFinalUnclipped_sma", "pcm_RMSenergy_sma")
+
+
+class PitchExtractor(OpenSmileExtractor):
+    """Pitch (Hz, 0 where unvoiced), voicing probability and log RMS energy per 10 ms frame."""
+
+    def __init__(self, sample_rate: int):
+        super().__init__("pitch", "ComParE_2016", ("LowLevelDescriptors",), sample_rate, True, PITCH_COLUMNS)
+
+    def __call__(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        out = super().__call__(samples, sample_rate)
+        out[:, 2] = np.log(out[:, 2] + 1e-6)  # energy spans decades; its log is what models compare
+        return out
 
 
 def make_egemaps_lld(sample_rate=16000):
@@ -82,6 +105,11 @@ def make_compare_lld(sample_rate=16000, deltas=False):
     """ComParE_2016 low-level descriptors (65 per frame; 130 with their deltas)."""
     levels = ("LowLevelDescriptors", "LowLevelDescriptors_Deltas") if deltas else ("LowLevelDescriptors",)
     return OpenSmileExtractor("compare_lld", "ComParE_2016", levels, sample_rate, True)
+
+
+def make_pitch(sample_rate=16000):
+    """Pitch, voicing and energy contours (3 per frame) from openSMILE's ComParE_2016 descriptors."""
+    return PitchExtractor(sample_rate)
 
 
 def make_egemaps_functionals(sample_rate=16000):
@@ -104,6 +132,11 @@ def serzoo_register_features(register):
         name="compare_lld", factory=make_compare_lld,
         params=(_RATE, Param("deltas", "bool", False, "append the 65 deltas of the descriptors")),
         description="openSMILE ComParE_2016 low-level descriptors, 65 per 10 ms frame (serzoo[opensmile])",
+    ))
+    register(Feature(
+        name="pitch", factory=make_pitch, params=(_RATE,),
+        description="pitch (Hz, 0 unvoiced), voicing probability and log energy per 10 ms frame "
+                    "(openSMILE SHS pitch; serzoo[opensmile])",
     ))
     register(Feature(
         name="egemaps_functionals", factory=make_egemaps_functionals, params=(_RATE,), level="utterance",

@@ -343,3 +343,17 @@ def test_opensmile_functionals_build_a_flat_database(corpus, tmp_path, invoke):
         assert db.file_layout == "flat" and db.input_layout == "vector" and db.file_shape == (4, 88)
         assert np.isfinite(db.features()).all()
         assert db.attrs["features"]["extractors"][0]["options"] == {"sample_rate": 16000}
+
+
+def test_pitch_follows_the_fundamental_and_marks_silence_unvoiced():
+    rate = 16000
+    t = np.arange(rate) / rate
+    voiced = np.where(t < 0.5, 0.4 * np.sin(2 * np.pi * 120 * t) + 0.2 * np.sin(2 * np.pi * 240 * t), 0.0)
+    out = _stack("pitch")(voiced.astype(np.float32), rate)
+    assert out.shape[1] == 3
+    f0, voicing, energy = out[:, 0], out[:, 1], out[:, 2]
+    early, late = slice(10, 40), slice(60, 90)  # frames well inside the tone and the silence
+    assert np.all(np.abs(f0[early] - 120) < 6) and np.all(f0[late] == 0)
+    assert voicing[early].mean() > voicing[late].mean() and energy[early].min() > energy[late].max() + 5
+    stacked = FeatureStack(plan_features("logmel,pitch"))(voiced.astype(np.float32), rate)
+    assert stacked.shape[1] == 43

@@ -122,12 +122,12 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
         speakers: synthetic speakers (the groups, for leave-one-speaker-out).
         per_class: utterances per emotion and speaker.
         progress: called as ``progress(done, total)`` during feature extraction.
-        **feature_options: passed to :func:`build_database` (``n_mels``, ``layout``, ...).
+        **feature_options: passed to :func:`build_database` (``features``, ``feature_opts``, ``layout``, ...).
 
     Returns:
         The path written. Labels: ``emotion`` (4 classes), ``arousal`` and ``valence`` (2 each).
     """
-    options = {"n_mels": 40, "max_steps": 150, **feature_options}  # 1.5 s keeps training fast
+    options = {"max_steps": 150, **feature_options}  # 1.5 s keeps training fast
     with tempfile.TemporaryDirectory(prefix="serzoo-demo-") as tmp:
         meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class)
         return build_database(
