@@ -175,9 +175,14 @@ class FeatureStack:
         Raises:
             DataError: an extractor returned a shape other than it declared (naming it and ``where``).
         """
-        outputs = []
+        outputs, resampled = [], {int(rate): samples}
         for spec, extractor, dim in zip(self.specs, self.extractors, self.dims):
-            out = np.asarray(extractor(samples, rate), dtype=np.float32)
+            target = int(getattr(extractor, "sample_rate", 0) or rate)
+            if target not in resampled:  # once per rate, however many extractors share it
+                from serzoo.data.audio import resample
+
+                resampled[target] = resample(samples, rate, target)
+            out = np.asarray(extractor(resampled[target], target), dtype=np.float32)
             want = 2 if self.level == "frame" else 1
             if out.ndim != want or out.shape[-1] != dim:
                 shape = "(frames, dim)" if want == 2 else "(dim,)"
@@ -242,5 +247,11 @@ def recorded_features(attrs: Mapping[str, Any]) -> list[FeatureSpec]:
     if isinstance(settings.get("extractors"), list):
         return [FeatureSpec(str(e["name"]), dict(e.get("options") or {})) for e in settings["extractors"]]
     if settings.get("feature"):
-        return [FeatureSpec(str(settings["feature"]), {k: settings[k] for k in _LEGACY_KEYS if k in settings})]
+        from serzoo.core import plugin_manager
+
+        name = str(settings["feature"])
+        keys = set(_LEGACY_KEYS)
+        if name in plugin_manager.features():  # older files also list options their feature did not use
+            keys &= {p.name for p in plugin_manager.features().get(name).params}
+        return [FeatureSpec(name, {k: settings[k] for k in _LEGACY_KEYS if k in settings and k in keys})]
     return []
