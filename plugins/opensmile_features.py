@@ -12,6 +12,11 @@ one-line error naming the extra.
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import os
+import platform
+import sys
 import warnings
 
 import numpy as np
@@ -28,8 +33,28 @@ MIN_SECONDS = 0.1
 _RATE = Param("sample_rate", "int", 16000, "resample to this rate in Hz before openSMILE; 0: the files' own rate")
 
 
+def _preload_smile_library() -> None:
+    """Load openSMILE's C library bound to its own symbols, before the opensmile package loads it.
+
+    Loaded after TensorFlow with the default flags, libSMILEapi resolves some symbols
+    to TensorFlow's copies and crashes (a segfault in ``Smile.process_signal``);
+    ``RTLD_DEEPBIND`` makes it prefer its own. The package's later ``LoadLibrary``
+    of the same file gets this handle.
+    """
+    if "opensmile" in sys.modules or platform.system() != "Linux" or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    spec = importlib.util.find_spec("opensmile")
+    if spec is None or not spec.origin:
+        return
+    core = os.path.join(os.path.dirname(os.path.realpath(spec.origin)), "core")
+    library = os.path.join(core, "bin", f"manylinux_2_17_{platform.machine().lower()}", "libSMILEapi.so")
+    if os.path.isfile(library):
+        ctypes.CDLL(library, mode=os.RTLD_DEEPBIND | os.RTLD_LOCAL)
+
+
 def _opensmile(name: str):
     try:
+        _preload_smile_library()
         import opensmile
     except ImportError:
         raise ConfigError(f"feature {name!r} needs the opensmile package: pip install 'serzoo[opensmile]'") from None

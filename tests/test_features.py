@@ -361,3 +361,15 @@ def test_pitch_follows_the_fundamental_and_marks_silence_unvoiced():
     assert voicing[early].mean() > voicing[late].mean() and energy[early].min() > energy[late].max() + 5
     stacked = FeatureStack(plan_features("logmel,pitch"))(voiced.astype(np.float32), rate)
     assert stacked.shape[1] == 43
+
+
+def test_opensmile_works_after_tensorflow_in_a_fresh_process(tmp_path):
+    """openSMILE's library loaded after TensorFlow used to segfault; serzoo binds it to its own symbols."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, tensorflow as tf; tf.signal.stft(tf.zeros(1000), 400, 160); "
+            "from serzoo.data.features import FeatureStack, plan_features; "
+            "print(FeatureStack(plan_features('compare_functionals'))(np.ones(8000, np.float32) * 0.1, 16000).shape)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "(6373,)" in proc.stdout, proc.stderr[-500:]
