@@ -59,7 +59,8 @@ def serzoo_register_loaders(register):
             Param("class_names", "str", "", "class names, e.g. emotion=neutral,angry;arousal=low,high"),
             Param("features", "str", DEFAULT_FEATURES, "feature extractors, comma-separated (serzoo list features)"),
             Param("feature_opts", "str", "", "extractor options, e.g. logmel.n_mels=64;logmel.deltas=2"),
-            *[Param(name, "str", "", f"{text[:-1].lower()} for every extractor that has it; empty: its own default")
+            *[Param(name, "str", "", f"{text[:-1]}; for every extractor that has it, "
+                                            "empty: its own default")
               for name, text in SHARED_OPTIONS.items()],
             Param("max_steps", "int", 0, "frames kept per utterance; 0: the longest (at most 1000)"),
             Param("context", "int", 1, "consecutive frames per time step"),

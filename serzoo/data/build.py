@@ -272,6 +272,7 @@ def build_database(
     unknown = sorted(set(shared_options) - set(SHARED_OPTIONS))
     if unknown:
         raise TypeError(f"build_database() got unexpected keyword arguments: {', '.join(unknown)}")
+    progress = progress if callable(progress) else None  # tolerate the former progress=True/False
     meta = read_meta(meta_path)
     specs = plan_features(features, feature_opts, shared_options)
     layout = _check_layout(layout, plugin_manager.features().get(specs[0].name).level, context, max_steps, dtype)
