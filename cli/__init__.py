@@ -22,17 +22,47 @@ class UserError(click.ClickException):
 
 
 class SerzooGroup(click.Group):
-    """A group that adds plugin commands on first use and turns SerzooError into exit status 2."""
+    """A group that adds plugin commands on first use and turns SerzooError into exit status 2.
+
+    Plugin commands are rebuilt from the built-in ones whenever the set of
+    plugins changes, so a removed plugin's command goes with it. A plugin may
+    add new command names only: replacing a built-in command, or another
+    plugin's, is undone with a warning naming the plugin and its distribution.
+    """
 
     _plugins_seen = None
+    _builtin_commands: dict | None = None
 
     def _load_plugin_commands(self) -> None:
-        from serzoo.core.plugin_manager import call_each, get_plugin_manager
+        from serzoo.core import plugin_manager
 
-        pm = get_plugin_manager()
-        if self._plugins_seen is not pm:  # a new plugin manager after plugin_manager.reset()
-            self._plugins_seen = pm
-            call_each("serzoo_register_commands", lambda _name: {"cli": self})
+        generation = plugin_manager.generation()
+        if self._plugins_seen is generation:
+            return
+        self._plugins_seen = generation
+        if self._builtin_commands is None:  # the first load: everything attached so far is built in
+            self._builtin_commands = dict(self.commands)
+        self.commands = dict(self._builtin_commands)
+        before: dict = {}
+
+        def kwargs_for(_name: str) -> dict:
+            before.clear()
+            before.update(self.commands)
+            return {"cli": self}
+
+        def undo(_name: str) -> None:  # the plugin raised: drop whatever it added half-way
+            self.commands = dict(before)
+
+        def keep_existing(name: str) -> None:
+            for cmd_name, command in before.items():
+                if self.commands.get(cmd_name) is not command:
+                    owner = "serzoo's built-in" if cmd_name in self._builtin_commands else "another plugin's"
+                    warnings.warn(f"{plugin_manager.describe_plugin(name)} tried to replace {owner} command "
+                                  f"{cmd_name!r}; the command was kept and the plugin's ignored",
+                                  plugin_manager.PluginWarning, stacklevel=2)
+                    self.commands[cmd_name] = command
+
+        plugin_manager.call_each("serzoo_register_commands", kwargs_for, on_error=undo, after=keep_existing)
 
     def list_commands(self, ctx):
         self._load_plugin_commands()
@@ -53,12 +83,17 @@ class SerzooGroup(click.Group):
 
 @click.group(cls=SerzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="serzoo")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors, and TensorFlow's own start-up lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own start-up lines (hidden by default).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Train speech emotion recognition models from a zoo of pluggable blocks."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if debug or verbose:
+        from serzoo.core.tf import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def _format_warning(message, category, filename, lineno, line=None):
@@ -67,8 +102,6 @@ def _format_warning(message, category, filename, lineno, line=None):
 
 def main() -> None:
     """Entry point of the ``serzoo`` script."""
-    # TensorFlow's C++ start-up chatter drowns serzoo's own progress lines; TF reads this at import
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _format_warning
     # standalone_mode=False: click would turn Ctrl-C into "Aborted!" and exit status 1
     try:

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import click
 
-from serzoo.model.assemble import Head, Plan, parse_opts, plan_chain
+from serzoo.core import layouts
 from serzoo.core.errors import ConfigError
-from serzoo.core.registry import LAYOUTS
-
-#: database file layout -> model input layout, so --layout takes either name
-_FILE_LAYOUTS = {"3d": "volume", "2d": "frames", "1d": "sequence", "flat": "vector"}
+from serzoo.model.assemble import Head, Plan, parse_opts, plan_chain
 
 
 def model_options(blocks_default: str | None = None):
@@ -80,6 +77,11 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def layout_choice() -> click.Choice:
+    """``--layout`` takes either name of a layout: the model's (``frames``) or the database's (``2d``)."""
+    return click.Choice([*layouts.names(), *(lay.file_layout for lay in layouts.LAYOUTS)])
+
+
 def _from_data(path: str, heads: str | None):
     from serzoo.data.database import open_database
 
@@ -93,7 +95,7 @@ def _from_data(path: str, heads: str | None):
 @click.command("build")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), metavar="DB",
               help="Feature database whose layout and example shape the model takes.")
-@click.option("--layout", type=click.Choice([*LAYOUTS, *_FILE_LAYOUTS]),
+@click.option("--layout", type=layout_choice(),
               help="Input layout, without --data (a database layout such as 2d, or a model layout such as frames).")
 @click.option("--input-shape", metavar="SIZES", help="Shape of one example, without --data, such as 20,5,40,1.")
 @click.option("--heads", metavar="NAME:CLASSES,...",
@@ -115,7 +117,7 @@ def build(data, layout, input_shape, heads, blocks, opts, dropout, l2):
         if not (layout and input_shape and heads):
             raise ConfigError("without --data, give --layout, --input-shape and --heads "
                               "(such as --layout 2d --input-shape 20,5,40,1 --heads emotion:7)")
-        input_layout, shape, head_list = _FILE_LAYOUTS.get(layout, layout), parse_shape(input_shape), parse_heads(heads)
+        input_layout, shape, head_list = layouts.get(layout).name, parse_shape(input_shape), parse_heads(heads)
     plan = plan_from_options(input_layout, blocks, opts, dropout, l2)
     click.echo(plan.describe())  # the plan is checked before TensorFlow is imported
 

@@ -11,6 +11,8 @@ from typing import Callable, Iterator
 import click
 from tabulate import tabulate
 
+from serzoo.core import layouts
+
 
 @contextlib.contextmanager
 def progress_bar(quiet: bool, label: str = "Extracting features") -> Iterator[Callable[[int, int], None] | None]:
@@ -58,9 +60,11 @@ def _options_of_features(fn):
           for name, text in SHARED_OPTIONS.items()],
         click.option("--context", type=click.IntRange(1), default=1, show_default=True,
                      help="Consecutive frames per time step (context window)."),
-        click.option("--layout", type=click.Choice(["auto", "1d", "2d", "3d", "flat"]), default="auto",
-                     show_default=True, help="1d: (N, T, C*D); 2d: (N, T, 1, C, D); 3d: (N, 1, T, C, D), as "
-                     "SER_FEAT_EXT; flat: (N, D) for utterance-level features; auto: 1d or flat."),
+        click.option("--layout", type=click.Choice(["auto", *layouts.file_layouts()]), default="auto",
+                     show_default=True,
+                     help="; ".join(f"{lay}: {layouts.get(lay).file_shape_text}" for lay in layouts.file_layouts())
+                     + ", as SER_FEAT_EXT (flat for utterance-level features); auto: 1d, or flat for "
+                       "utterance-level features."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                      help="Feature precision in the file (SER_FEAT_EXT wrote float64)."),
     ]

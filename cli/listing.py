@@ -19,13 +19,14 @@ FORMAT_OPTION = click.option(
 #: column headers per row field
 HEADERS = {
     "name": "name", "plugin": "plugin", "description": "description", "layouts_in": "accepts",
-    "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files",
+    "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files", "better": "better",
     "level": "level",
 }
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
-SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "feature": "features"}
+SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "metric": "metrics", "augmenter": "augmenters",
+            "feature": "features"}
 
 
 @click.command("list")
@@ -40,6 +41,7 @@ def list_components(kind: str, pattern: str, fmt: str) -> None:
       serzoo list blocks
       serzoo list blocks 'cnn*'
       serzoo list losses --format json
+      serzoo list metrics
     """
     items = plugin_manager.registry(kind).list(pattern)
     if fmt == "json":

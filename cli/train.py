@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from serzoo.training.config import PROTOCOLS, STREAMING_MODES, TrainConfig
+from serzoo.training.config import NORMALIZATIONS, OPTIMIZERS, PROTOCOLS, SCHEDULES, STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
 from serzoo.cli.build import model_options
 
@@ -27,16 +27,36 @@ def _echo(message: str) -> None:
               help="A loss option, e.g. --loss-opt focal.gamma=1.5 (repeatable; see `serzoo show loss NAME`).")
 @click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
               help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
-@click.option("--sampler", default="none", show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
+@click.option("--sampler", default=TrainConfig.sampler, show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
-@click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--augment", default=None, metavar="NAME[,NAME...]",
+              help="Augment training batches (never validation or test) with these augmenters, in order "
+                   "(see `serzoo list augmenters`).")
+@click.option("--augment-opt", "augment_opts", multiple=True, metavar="NAME.OPTION=VALUE",
+              help="An augmenter option, e.g. --augment-opt mixup.alpha=0.4 (repeatable).")
+@click.option("--lr", "learning_rate", type=float, default=TrainConfig.learning_rate, show_default=True,
+              help="Peak learning rate.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True,
+              help="adam, adamw (decoupled weight decay) or sgd (Nesterov momentum 0.9).")
+@click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True,
+              help="Decoupled weight decay (AdamW style) for any optimizer; 0 = none.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=TrainConfig.schedule, show_default=True,
+              help="Learning rate over the planned epochs: constant, cosine decay, or onecycle "
+                   "(warm-up from lr/25, then cosine down to lr/10^4).")
+@click.option("--warmup", type=float, default=TrainConfig.warmup, show_default=True,
+              help="Epochs of linear learning-rate warm-up (onecycle: 30% of the steps when 0).")
+@click.option("--label-smoothing", type=float, default=TrainConfig.label_smoothing, show_default=True,
+              help="Smooth classification targets towards uniform by this much (training batches only).")
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True, help="Maximum epochs per fold.")
 @click.option("--clipnorm", type=float, default=None, help="Clip each gradient to this norm.")
 @click.option("--patience", type=int, default=TrainConfig.patience, show_default=True,
               help="Stop a fold after this many epochs without validation improvement (0: never).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True, help="Seed of everything random.")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train one model per seed in every fold and test the mean of their outputs (an ensemble); "
+                   "folds and validation groups still follow --seed.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default=TrainConfig.protocol, show_default=True,
               help="logo: leave one group (speaker) out; kfold: k folds (by whole groups when there are groups); "
                    "fixed: one split given by --test-groups.")
@@ -52,8 +72,10 @@ def _echo(message: str) -> None:
 @click.option("--max-folds", type=int, default=None, help="Run only the first N folds (quick checks; results say so).")
 @click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
-@click.option("--standardize/--no-standardize", default=True, show_default=True,
-              help="Standardise each feature with the training fold's mean and variance (stored in the model).")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=TrainConfig.normalize, show_default=True,
+              help="Feature standardisation: global (training-fold statistics, stored in the model), utterance "
+                   "(each utterance over its own time steps), speaker (each group with its own statistics; "
+                   "transductive, reported as such) or none.")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
               help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
@@ -84,6 +106,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["opts"] = list(options["opts"])
         options["sampler_opts"] = list(options["sampler_opts"])
         options["loss_opts"] = list(options["loss_opts"])
+        options["augment_opts"] = list(options["augment_opts"])
         config = TrainConfig(**options)
     prep = prepare(config)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Mapping
 
+from serzoo.core import layouts
 from serzoo.core.registry import Param
 
 def deferred_factory(function: str, name: str, doc: str, **fixed: Any) -> Callable:
@@ -95,15 +96,20 @@ def per_axis(value, rank: int) -> tuple[int, ...]:
     return value * rank if len(value) == 1 else value
 
 
-#: kind of convolution -> the layout it convolves
-CONV_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume"}
-
 #: kind -> (what the per-axis sizes run over, defaults of kernel, strides, pool)
 _CONV_AXES = {
     "1d": ("time", 3, 1, 2),
     "2d": ("context,features", (3, 3), (1, 1), (2, 2)),
     "3d": ("time,context,features", (3, 3, 3), (1, 1, 1), (2, 2, 2)),
 }
+
+#: the kinds of convolution
+CONV_KINDS = tuple(_CONV_AXES)
+
+
+def conv_layout(kind: str) -> str:
+    """The layout a convolution of ``kind`` convolves: the one stored as file layout ``kind`` (2d -> frames)."""
+    return layouts.get(kind).name
 
 
 def axis_params(kind: str, *, strides: bool = True) -> tuple[Param, ...]:

@@ -20,7 +20,8 @@ _DESCRIPTIONS = {
 
 @hookimpl
 def serzoo_register_blocks(register):
-    for kind, layout in common.CONV_LAYOUTS.items():
+    for kind in common.CONV_KINDS:
+        layout = common.conv_layout(kind)
         register(Block(
             name=f"cnn{kind}",
             description=_DESCRIPTIONS[kind],

@@ -9,6 +9,7 @@ The audio loader's feature options are those of the registered extractors
 from __future__ import annotations
 
 from serzoo import hookimpl
+from serzoo.core import layouts
 from serzoo.core.registry import Loader, Param
 from serzoo.data.features import DEFAULT_FEATURES, SHARED_OPTIONS
 
@@ -45,7 +46,7 @@ def serzoo_register_loaders(register):
         patterns=("*.h5", "*.hdf5"),
         params=(
             Param("layout", "choice", "auto", "file layout; auto reads the layout attribute or the shape",
-                  choices=("auto", "1d", "2d", "3d", "flat")),
+                  choices=("auto", *layouts.file_layouts())),
         ),
     ))
     register(Loader(
@@ -65,7 +66,7 @@ def serzoo_register_loaders(register):
             Param("max_steps", "int", 0, "frames kept per utterance; 0: the longest (at most 1000)"),
             Param("context", "int", 1, "consecutive frames per time step"),
             Param("layout", "choice", "auto", "file layout to build; auto: 1d for frames, flat for utterances",
-                  choices=("auto", "1d", "2d", "3d", "flat")),
+                  choices=("auto", *layouts.file_layouts())),
             Param("dtype", "choice", "float32", "feature precision in the file", choices=("float32", "float64")),
         ),
     ))

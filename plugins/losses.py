@@ -1,10 +1,14 @@
-"""Built-in losses: cross-entropy, cost-weighted cross-entropy, focal, MSE and CCC.
+"""Built-in losses: cost-weighted cross-entropy, focal and CCC.
 
 Each factory is called as ``factory(num_classes, class_priors, **options)``
 and returns a Keras loss. Classification losses expect one-hot targets and
 softmax probabilities; regression losses expect ``(batch, 1)`` targets and
 linear outputs. The Keras code lives in :mod:`serzoo.plugins.loss_functions`,
 imported inside the factories so that listing stays free of TensorFlow.
+
+The default losses ``cce`` and ``mse`` belong to the core
+(:mod:`serzoo.training.defaults`): a task that names no loss needs them even
+when this plugin is disabled.
 """
 
 from __future__ import annotations
@@ -15,12 +19,6 @@ from serzoo.core.registry import Loss, Param
 
 #: Where the custom Keras losses live; serzoo imports it before loading a saved model.
 _KERAS_MODULE = ("serzoo.plugins.loss_functions",)
-
-
-def _cce(num_classes, class_priors=None):
-    from serzoo.plugins import loss_functions
-
-    return loss_functions.categorical_crossentropy()
 
 
 def _weighted_cce(num_classes, class_priors=None, mode="true_class"):
@@ -50,12 +48,6 @@ def _focal(num_classes, class_priors=None, gamma=2.0, alpha=(0.25,)):
     return loss_functions.FocalCrossentropy(gamma=gamma, alpha=alpha)
 
 
-def _mse(num_classes=1, class_priors=None):
-    from serzoo.plugins import loss_functions
-
-    return loss_functions.mean_squared_error()
-
-
 def _ccc(num_classes=1, class_priors=None):
     from serzoo.plugins import loss_functions
 
@@ -64,12 +56,6 @@ def _ccc(num_classes=1, class_priors=None):
 
 @hookimpl
 def serzoo_register_losses(register):
-    register(Loss(
-        name="cce",
-        description="categorical cross-entropy",
-        factory=_cce,
-        task_types=("classification",),
-    ))
     register(Loss(
         name="weighted_cce",
         description="cross-entropy scaled by misclassification costs from the training fold's class priors",
@@ -94,12 +80,6 @@ def serzoo_register_losses(register):
         ),
         task_types=("classification",),
         layer_modules=_KERAS_MODULE,
-    ))
-    register(Loss(
-        name="mse",
-        description="mean squared error",
-        factory=_mse,
-        task_types=("regression",),
     ))
     register(Loss(
         name="ccc",

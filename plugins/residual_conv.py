@@ -18,7 +18,7 @@ _AXES = {"1d": "time", "2d": "context x features of each time step", "3d": "time
 @hookimpl
 def serzoo_register_blocks(register):
     for kind in ("2d", "3d"):
-        layout = common.CONV_LAYOUTS[kind]
+        layout = common.conv_layout(kind)
         register(Block(
             name=f"resnet{kind}",
             description=f"Residual convolutions (ResNet, identity skip connections) over {_AXES[kind]}",
@@ -39,7 +39,7 @@ def serzoo_register_blocks(register):
             check=common.conv_checker(kind, "kernel", "pool", positive=("filters", "units")),
         ))
     for kind in ("1d", "2d", "3d"):
-        layout = common.CONV_LAYOUTS[kind]
+        layout = common.conv_layout(kind)
         register(Block(
             name=f"convhw{kind}",
             description=f"Convolutional highway layers (gated skip) over {_AXES[kind]}",

@@ -1,12 +1,14 @@
-"""Built-in training-set samplers: none, oversample, undersample, balanced, smote, smoteenn.
+"""Built-in training-set samplers: oversample, undersample, balanced, smote, smoteenn.
 
 A sampler sees the training rows of one fold only, never validation or test
 rows. ``y`` holds the class index of each training row for the label that
 drives the sampling (one task's label, or a joint label that the trainer
 builds from several tasks).
 
-Index samplers (``none``, ``oversample``, ``undersample``, ``balanced``) are
-called once per epoch and return positions into ``y``, already shuffled.
+Index samplers (``oversample``, ``undersample``, ``balanced``) are called once
+per epoch and return positions into ``y``, already shuffled. The no-op sampler
+``none`` belongs to the core (:mod:`serzoo.training.defaults`): the trainer
+needs it even when this plugin is disabled.
 Synthetic samplers (``smote``, ``smoteenn``) are called once per fold and
 return new ``(x, y)``; they use imbalanced-learn, an optional extra.
 
@@ -33,11 +35,6 @@ def _by_class(y) -> list:
 
     y = np.asarray(y).reshape(-1)
     return [np.flatnonzero(y == c) for c in np.unique(y)]
-
-
-def sample_none(y, x, rng: np.random.Generator, batch_size: int) -> np.ndarray:
-    """Every training row once, in a new random order."""
-    return rng.permutation(len(y))
 
 
 def sample_oversample(y, x, rng: np.random.Generator, batch_size: int) -> np.ndarray:
@@ -185,11 +182,6 @@ _K_NEIGHBORS = Param("k_neighbors", "int", 5, "same-class neighbours to interpol
 
 @hookimpl
 def serzoo_register_samplers(register):
-    register(Sampler(
-        name="none",
-        description="every training row once per epoch, shuffled",
-        factory=sample_none,
-    ))
     register(Sampler(
         name="oversample",
         description="repeat random rows of smaller classes up to the majority count",

@@ -21,6 +21,6 @@ __version__ = "0.2.0"
 #: Marker for hook implementations; third-party plugins use ``@serzoo.hookimpl``.
 hookimpl = pluggy.HookimplMarker("serzoo")
 
-from serzoo.core.registry import Block, Feature, Loader, Loss, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
+from serzoo.core.registry import Augmenter, Block, Feature, Loader, Loss, Metric, Param, Sampler  # noqa: E402  (plain Python, no TensorFlow)
 
-__all__ = ["__version__", "hookimpl", "Block", "Feature", "Loader", "Loss", "Param", "Sampler"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Feature", "Loader", "Loss", "Metric", "Param", "Sampler"]

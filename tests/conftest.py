@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 
@@ -53,15 +54,20 @@ def _fresh_plugins():
 
 @pytest.fixture
 def register_fake():
-    """Register a fake plugin made of hook functions: ``register_fake("name", serzoo_register_blocks=f)``."""
+    """Register a fake plugin made of hook functions: ``register_fake("name", serzoo_register_blocks=f)``.
+
+    ``hookimpl_opts`` gives pluggy options per hook (``{"serzoo_register_blocks": {"wrapper": True}}``);
+    a keyword ``NAME`` whose options carry ``specname`` adds an extra implementation of that hook.
+    """
     names = []
 
-    def add(name: str, distribution: str = "fake-dist", version: str = "0.0", **hooks):
+    def add(name: str, distribution: str = "fake-dist", version: str = "0.0",
+            hookimpl_opts: dict | None = None, **hooks):
         from serzoo import hookimpl
 
         module = types.ModuleType(name)
         for hook_name, fn in hooks.items():
-            setattr(module, hook_name, hookimpl(fn))
+            setattr(module, hook_name, hookimpl(**(hookimpl_opts or {}).get(hook_name, {}))(fn))
         plugin_manager.register_plugin(module, name, distribution, version)
         names.append(name)
         return module
@@ -69,6 +75,30 @@ def register_fake():
     yield add
     for name in names:
         plugin_manager.unregister_plugin(name)
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """Make a distribution with a serzoo entry point importable, without pip: ``make(dist, ep_name, module, source)``.
+
+    Each distribution gets its own folder prepended to ``sys.path``, so the one made last is found first
+    (before serzoo's own entry points). Module names must start with ``fakeplug``.
+    """
+
+    def make(dist: str, ep_name: str, module: str, source: str):
+        folder = tmp_path / dist
+        folder.mkdir()
+        (folder / f"{module}.py").write_text(textwrap.dedent(source))
+        info = folder / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+        (info / "entry_points.txt").write_text(f"[serzoo]\n{ep_name} = {module}\n")
+        monkeypatch.syspath_prepend(str(folder))
+        plugin_manager.reset()
+
+    yield make
+    for mod in [m for m in sys.modules if m.startswith("fakeplug")]:
+        del sys.modules[mod]
 
 
 @pytest.fixture

@@ -275,7 +275,7 @@ def test_third_party_utterance_extractor_builds_a_flat_database(corpus, tmp_path
                                    [2 * samples.mean(), 2 * samples.std()], rtol=1e-5, atol=1e-7)
     with pytest.raises(ConfigError, match="utterance-level features are stored in the flat layout"):
         build_database(corpus, tmp_path / "x.h5", features="meanstd", layout="1d")
-    with pytest.raises(ConfigError, match="frame-level features are stored in the 1d, 2d or 3d layout"):
+    with pytest.raises(ConfigError, match="frame-level features are stored in the 1d or 2d or 3d layout"):
         build_database(corpus, tmp_path / "x.h5", layout="flat")
 
 

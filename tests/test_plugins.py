@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,24 +18,6 @@ HOOK_NAMES = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if
 
 def _fake_block(name):
     return Block(name=name, description="fake block", factory=lambda x, **o: x, layouts_in=("sequence",))
-
-
-@pytest.fixture
-def fake_distribution(tmp_path, monkeypatch):
-    """Make a distribution with a serzoo entry point importable from tmp_path, without pip."""
-
-    def make(dist: str, ep_name: str, module: str, source: str):
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-        info = tmp_path / f"{dist.replace('-', '_')}-1.2.3.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-        (info / "entry_points.txt").write_text(f"[serzoo]\n{ep_name} = {module}\n")
-        monkeypatch.syspath_prepend(str(tmp_path))
-        plugin_manager.reset()
-
-    yield make
-    for mod in [m for m in sys.modules if m.startswith("fakeplug")]:
-        del sys.modules[mod]
 
 
 GOOD_PLUGIN = """
@@ -79,11 +60,13 @@ def test_disabled_plugins_are_not_loaded(fake_distribution, monkeypatch, disable
 
 
 def test_disabling_a_builtin_removes_only_its_components(monkeypatch):
-    all_losses = {c.name for c in plugin_manager.losses()}
-    assert all_losses, "the built-in losses plugin registers losses"
+    from_plugin = {c.name for c in plugin_manager.losses() if c.plugin == "losses"}
+    assert from_plugin, "the built-in losses plugin registers losses"
     monkeypatch.setenv("SERZOO_DISABLE_PLUGINS", "losses")
     plugin_manager.reset()
-    assert len(plugin_manager.losses()) == 0
+    left = plugin_manager.losses().list()
+    assert not from_plugin & {c.name for c in left}
+    assert left and all(c.plugin in plugin_manager.CORE_PLUGINS for c in left)  # the core's defaults stay
     assert len(plugin_manager.blocks()) > 0
 
 
@@ -114,7 +97,8 @@ def test_plugin_raising_in_hook_is_skipped_and_others_keep_working(register_fake
 def test_duplicate_from_two_plugins_names_both(register_fake):
     register_fake("one", serzoo_register_blocks=lambda register: register(_fake_block("twin")))
     register_fake("two", serzoo_register_blocks=lambda register: register(_fake_block("twin")))
-    with pytest.warns(PluginWarning, match=r"'twin' from plugin 'two' is already registered by plugin 'one'"):
+    with pytest.warns(PluginWarning, match=r"'twin' from plugin 'two' \(distribution fake-dist\) "
+                                           r"is already registered by plugin 'one' \(distribution fake-dist\)"):
         assert plugin_manager.blocks().get("twin").plugin == "one"
 
 
@@ -176,3 +160,74 @@ def test_plugins_command_lists_builtins_with_hooks(invoke):
     by_name = {r["name"]: r for r in rows}
     assert by_name["losses"]["distribution"] == "serzoo"
     assert "serzoo_register_losses" in by_name["losses"]["hooks"]
+
+
+# --- hooks go through pluggy: wrappers run, broken plugins are isolated, hooks may run again ------
+
+WRAPPER = {"serzoo_register_blocks": {"wrapper": True}}
+
+
+def test_wrapper_only_hook_implementation_runs(register_fake):
+    def wrap(register):
+        register(_fake_block("before_yield"))
+        result = yield
+        register(_fake_block("after_yield"))
+        return result
+
+    register_fake("wrapping", hookimpl_opts=WRAPPER, serzoo_register_blocks=wrap)
+    blocks = plugin_manager.blocks()
+    assert blocks.get("before_yield").plugin == "wrapping" and blocks.get("after_yield").plugin == "wrapping"
+
+
+def test_wrapper_runs_around_its_own_plugins_implementation(register_fake):
+    events = []
+
+    def plain(register):
+        events.append("impl")
+        register(_fake_block("wrapped_block"))
+
+    def wrap(register):
+        events.append("wrapper in")
+        result = yield
+        events.append("wrapper out")
+        return result
+
+    register_fake("wrapped", hookimpl_opts={"wrap_blocks": {"wrapper": True, "specname": "serzoo_register_blocks"}},
+                  serzoo_register_blocks=plain, wrap_blocks=wrap)
+    assert "wrapped_block" in plugin_manager.blocks()
+    assert events == ["wrapper in", "impl", "wrapper out"]
+
+
+def test_wrapper_that_raises_undoes_its_plugin_only(register_fake):
+    def plain(register):
+        register(_fake_block("undone"))
+
+    def wrap(register):
+        yield
+        raise RuntimeError("wrapper broke")
+
+    register_fake("wrapbad", distribution="wrapbad-dist",
+                  hookimpl_opts={"wrap_blocks": {"wrapper": True, "specname": "serzoo_register_blocks"}},
+                  serzoo_register_blocks=plain, wrap_blocks=wrap)
+    register_fake("fine", serzoo_register_blocks=lambda register: register(_fake_block("fine_block")))
+    with pytest.warns(PluginWarning, match="wrapbad-dist.*wrapper broke"):
+        blocks = plugin_manager.blocks()
+    assert "undone" not in blocks and "fine_block" in blocks and "lstm" in blocks
+
+
+@pytest.mark.parametrize("kind", list(plugin_manager.KINDS))
+def test_registration_hooks_run_again_when_plugins_change_and_give_the_same_registry(register_fake, kind):
+    hook_name = plugin_manager.KINDS[kind][0]
+    calls = []
+    register_fake("counter", **{hook_name: lambda register: calls.append(1)})
+    before = {(c.name, c.plugin) for c in plugin_manager.registry(kind)}
+    register_fake("another", serzoo_register_blocks=lambda register: None)  # plugins change: registries rebuilt
+    after = {(c.name, c.plugin) for c in plugin_manager.registry(kind)}
+    assert len(calls) == 2, "the hook runs again when the registry is rebuilt (the specs say so)"
+    assert after == before and before  # every plugin registers the same components each time
+
+
+@pytest.mark.parametrize("hook", HOOK_NAMES)
+def test_every_hook_spec_says_it_may_run_more_than_once(hook):
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+    assert "runs once" not in doc and ("more than once" in doc or "again" in doc)

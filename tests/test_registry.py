@@ -101,3 +101,22 @@ def test_resolve_checks_option_names():
     assert b.resolve({"units": 4}) == {"units": 4, "dropout": 0.0}
     with pytest.raises(ConfigError, match="valid options: units, dropout"):
         b.resolve({"unit": 4})
+
+
+def test_messages_name_the_kind_in_the_singular():
+    losses = Registry("losses", Loss)
+    with pytest.raises(UnknownComponentError, match="unknown loss 'nope'"):
+        losses.get("nope")
+
+
+def test_clash_reported_to_on_clash_keeps_first_and_names_distributions():
+    seen = []
+    dists = {"p": "dist-p", "q": "dist-q", "core": "serzoo"}
+    reg = Registry("blocks", Block, distribution_of=dists.get, on_clash=seen.append)
+    first = reg.register(_block("lstm"), plugin="p")
+    assert reg.register(_block("lstm"), plugin="q") is None and reg.get("lstm") is first
+    assert "dist-p" in seen[0] and "dist-q" in seen[0]
+    builtin = reg.register(_block("lstm", aliases=("rnn",)), plugin="core")  # a built-in takes its name back
+    assert reg.get("lstm") is builtin and reg.is_builtin(builtin) and not reg.is_builtin(first)
+    assert reg.register(_block("other", aliases=("rnn",)), plugin="p") is None and "other" not in reg
+    assert len(seen) == 3 and "serzoo" in seen[2]

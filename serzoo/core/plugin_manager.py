@@ -5,6 +5,15 @@ Built-in plugins are found exactly like third-party ones, through the
 imports one by name. A plugin that fails to import, implements a hook that
 does not exist, or raises in a hook is dropped with one warning naming its
 distribution, and everything else keeps working.
+
+Hooks are called through pluggy, one plugin at a time (a subset hook caller
+that leaves the other plugins out), so ``wrapper=True`` implementations run
+around their own plugin's implementations and a broken plugin is isolated.
+Registries (and plugin commands) are rebuilt whenever the set of plugins
+changes, so registration hooks may run more than once per process.
+
+Built-ins (plugins and core modules of the ``serzoo`` distribution) keep their
+component names whatever the load order; see :meth:`Registry.register`.
 """
 
 from __future__ import annotations
@@ -20,15 +29,18 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Block, Feature, Loader, Loss, Registry, Sampler
+from serzoo.core.registry import Augmenter, Block, Feature, Loader, Loss, Metric, Registry, Sampler
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
 
+#: The distribution of serzoo itself: its plugins and core modules are the built-ins.
+BUILTIN_DISTRIBUTION = Registry.BUILTIN_DISTRIBUTION
+
 #: Modules of the core that implement hooks themselves (the components a default run
 #: needs, such as the no-op sampler): registered first, under their module name, and
 #: never disabled, so turning every plugin off still leaves a working core.
-CORE_PLUGINS: tuple[str, ...] = ()
+CORE_PLUGINS: tuple[str, ...] = ("serzoo.training.defaults", "serzoo.training.metrics")
 
 #: registry kind -> (hook name, component class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -36,6 +48,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "losses": ("serzoo_register_losses", Loss),
     "samplers": ("serzoo_register_samplers", Sampler),
     "loaders": ("serzoo_register_loaders", Loader),
+    "metrics": ("serzoo_register_metrics", Metric),
+    "augmenters": ("serzoo_register_augmenters", Augmenter),
     "features": ("serzoo_register_features", Feature),
 }
 
@@ -53,6 +67,11 @@ class PluginInfo:
     version: str
     plugin: Any = field(repr=False)
 
+    @property
+    def builtin(self) -> bool:
+        """Whether it belongs to serzoo itself (a built-in plugin or a core module)."""
+        return self.distribution == BUILTIN_DISTRIBUTION
+
 
 class _State:
     def __init__(self):
@@ -60,6 +79,8 @@ class _State:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] = {}
+        #: replaced whenever the set of plugins changes; see :func:`generation`
+        self.generation = object()
 
 
 _state: _State | None = None
@@ -93,26 +114,51 @@ def _add(state: _State, plugin: Any, info: PluginInfo) -> None:
 def _load_core(state: _State) -> None:
     for module in CORE_PLUGINS:
         plugin = importlib.import_module(module)
-        _add(state, plugin, PluginInfo(module, "serzoo", __version__, plugin))
+        _add(state, plugin, PluginInfo(module, BUILTIN_DISTRIBUTION, __version__, plugin))
+
+
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    return ep.dist.metadata["Name"] if ep.dist is not None else ""
+
+
+def _named_entry_points() -> list[tuple[str, importlib.metadata.EntryPoint]]:
+    """Every ``serzoo`` entry point with the plugin name it is registered under.
+
+    Two distributions exposing one entry-point name are both loaded, with a
+    warning naming both: the built-in (else the first found) keeps the plain
+    name, the other is registered as ``name[distribution]``.
+    """
+    found: dict[str, list[importlib.metadata.EntryPoint]] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        group = found.setdefault(ep.name, [])
+        if all(_dist_name(other) != _dist_name(ep) for other in group):  # not one distribution seen twice on sys.path
+            group.append(ep)
+    named = []
+    for name, group in found.items():
+        group.sort(key=lambda ep: _dist_name(ep) != BUILTIN_DISTRIBUTION)  # stable: otherwise discovery order
+        named.append((name, group[0]))
+        for ep in group[1:]:
+            qualified = f"{name}[{_dist_name(ep) or 'unknown'}]"
+            _warn(f"entry point {name!r} (group {ENTRY_POINT_GROUP!r}) is exposed by distributions "
+                  f"{_dist_name(group[0]) or 'unknown'} and {_dist_name(ep) or 'unknown'}; "
+                  f"both are loaded, the second as plugin {qualified!r}")
+            named.append((qualified, ep))
+    return named
 
 
 def _load_entry_points(state: _State) -> None:
     disabled = disabled_plugins()
-    seen: set[str] = set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in seen:  # the same distribution found twice on sys.path
-            continue
-        seen.add(ep.name)
-        dist = ep.dist.metadata["Name"] if ep.dist is not None else ""
+    for name, ep in _named_entry_points():
+        dist = _dist_name(ep)
         version = ep.dist.version if ep.dist is not None else ""
-        if ep.name in disabled or dist in disabled:
-            state.pm.set_blocked(ep.name)
+        if {name, ep.name, dist} & disabled:
+            state.pm.set_blocked(name)
             continue
-        info = PluginInfo(ep.name, dist, version, None)
+        info = PluginInfo(name, dist, version, None)
         try:
             info.plugin = ep.load()
         except Exception as exc:
-            _warn(f"{_describe(info, ep.name)} failed to import and was skipped: {type(exc).__name__}: {exc}")
+            _warn(f"{_describe(info, name)} failed to import and was skipped: {type(exc).__name__}: {exc}")
             continue
         _add(state, info.plugin, info)
 
@@ -151,6 +197,16 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_state_or_load().infos.values())
 
 
+def describe_plugin(name: str) -> str:
+    """``plugin 'NAME' from distribution DIST VERSION``, for messages about a loaded plugin."""
+    return _describe(_state_or_load().infos.get(name), name)
+
+
+def generation() -> object:
+    """A token that changes whenever plugins are added or removed (registries are rebuilt then)."""
+    return _state_or_load().generation
+
+
 def hooks_of(info: PluginInfo) -> list[str]:
     """Names of the hooks a loaded plugin implements."""
     pm = get_plugin_manager()
@@ -163,6 +219,7 @@ def register_plugin(plugin: Any, name: str, distribution: str = "", version: str
     _add(state, plugin, PluginInfo(name, distribution, version, plugin))
     _check_pending(state)
     state.registries.clear()
+    state.generation = object()
 
 
 def unregister_plugin(name: str) -> None:
@@ -173,6 +230,7 @@ def unregister_plugin(name: str) -> None:
         state.pm.unregister(plugin)
     state.infos.pop(name, None)
     state.registries.clear()
+    state.generation = object()
 
 
 def reset() -> None:
@@ -181,30 +239,55 @@ def reset() -> None:
     _state = None
 
 
-def call_each(hook_name: str, kwargs_for: Callable[[str], dict], on_error: Callable[[str], None] | None = None) -> None:
-    """Call every implementation of a hook on its own, in registration order.
+def _implementers(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Any]]:
+    """(name, plugin) of every plugin implementing a hook, wrappers included, in registration order."""
+    implementing = {id(impl.plugin) for impl in getattr(pm.hook, hook_name).get_hookimpls()}
+    return [(name, plugin) for name, plugin in pm.list_name_plugin()
+            if plugin is not None and id(plugin) in implementing]
 
-    One broken plugin cannot take the others down: an implementation that
-    raises is reported with one warning naming its distribution, and
-    ``on_error(plugin_name)`` may undo what it did half-way. ``kwargs_for(plugin_name)``
-    gives the keyword arguments for that plugin's implementation.
+
+def call_each(hook_name: str, kwargs_for: Callable[[str], dict], on_error: Callable[[str], None] | None = None,
+              after: Callable[[str], None] | None = None) -> None:
+    """Call a hook through pluggy once per plugin, in registration order.
+
+    Each call is a pluggy subset hook caller holding one plugin's
+    implementations, so its ``wrapper=True`` implementations run around its
+    own, and one broken plugin cannot take the others down: a plugin whose
+    call raises is reported with one warning naming its distribution, and
+    ``on_error(plugin_name)`` may undo what it did half-way.
+
+    Args:
+        hook_name: the hook (``serzoo_register_blocks``).
+        kwargs_for: ``plugin_name -> keyword arguments`` for that plugin's call.
+        on_error: called with the plugin's name after its call raised.
+        after: called with the plugin's name after its call succeeded (to check what it did).
     """
     state = _state_or_load()
-    caller = getattr(state.pm.hook, hook_name)
-    for impl in caller.get_hookimpls():  # registration order (pluggy calls them last-first)
-        name = impl.plugin_name
+    implementers = _implementers(state.pm, hook_name)
+    for name, plugin in implementers:
+        others = [other for _, other in implementers if other is not plugin]
+        caller = state.pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            impl.function(**kwargs_for(name))
+            caller(**kwargs_for(name))
         except Exception as exc:
             if on_error is not None:
                 on_error(name)
             _warn(f"{_describe(state.infos.get(name), name)}: {hook_name} failed and was skipped: "
                   f"{type(exc).__name__}: {exc}")
+            continue
+        if after is not None:
+            after(name)
+
+
+def _distribution(plugin_name: str) -> str:
+    info = _state_or_load().infos.get(plugin_name)
+    return info.distribution if info is not None else ""
 
 
 def _build_registry(kind: str) -> Registry:
     hook_name, component_type = KINDS[kind]
-    registry: Registry = Registry(kind, component_type)
+    # a clash drops one component with a warning, never the whole plugin
+    registry: Registry = Registry(kind, component_type, distribution_of=_distribution, on_clash=_warn)
 
     # The register callback is made per plugin so the registry records who registered what.
     def kwargs_for(plugin_name: str) -> dict:
@@ -215,7 +298,7 @@ def _build_registry(kind: str) -> Registry:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of one kind: ``blocks``, ``losses``, ``samplers``, ``loaders`` or ``features``."""
+    """The registry of one kind: a key of :data:`KINDS` (``blocks``, ``losses``, ..., ``features``)."""
     state = _state_or_load()
     if kind not in state.registries:
         state.registries[kind] = _build_registry(kind)
@@ -236,6 +319,14 @@ def samplers() -> Registry[Sampler]:
 
 def loaders() -> Registry[Loader]:
     return registry("loaders")
+
+
+def metrics() -> Registry[Metric]:
+    return registry("metrics")
+
+
+def augmenters() -> Registry[Augmenter]:
+    return registry("augmenters")
 
 
 def features() -> Registry[Feature]:

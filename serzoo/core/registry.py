@@ -15,16 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
+from serzoo.core import layouts
 from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-#: Input/output layouts of blocks, from the richest to the poorest structure.
-#: ``volume``: (T, C, D, channels), one 3-D volume per utterance (3-D convolution over time x context x features).
-#: ``frames``: (T, C, D, channels), one 2-D map per time step (context x features).
-#: ``sequence``: (T, F), a sequence of vectors.
-#: ``vector``: (F,), one vector per utterance.
-LAYOUTS = ("volume", "frames", "sequence", "vector")
 
 PARAM_TYPES = ("int", "float", "bool", "str", "ints", "floats", "choice")
 
@@ -171,7 +165,7 @@ class Block(Component):
     names with (``b2_cnn2d_conv1``). ``name`` is therefore no option name.
 
     Args:
-        layouts_in: the layouts (see :data:`LAYOUTS`) the block accepts.
+        layouts_in: the layouts (see :data:`serzoo.core.layouts.LAYOUTS`) the block accepts.
         layout_out: the layout it produces, or ``"same"`` for the input layout.
         out_rule: optional ``(layout_in, options) -> layout`` when the output
             depends on the options (an LSTM returning the sequence or the last state);
@@ -187,14 +181,15 @@ class Block(Component):
     check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
-        bad = [lay for lay in self.layouts_in if lay not in LAYOUTS]
+        known = layouts.names()
+        bad = [lay for lay in self.layouts_in if lay not in known]
         if not self.layouts_in or bad:
             raise RegistrationError(
-                f"block {self.name!r}: layouts_in must be a non-empty subset of {', '.join(LAYOUTS)}, got {self.layouts_in!r}"
+                f"block {self.name!r}: layouts_in must be a non-empty subset of {', '.join(known)}, got {self.layouts_in!r}"
             )
         outs = self.layout_out.split("|")
-        if self.layout_out != "same" and any(o not in LAYOUTS for o in outs):
-            raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(LAYOUTS)}")
+        if self.layout_out != "same" and any(o not in known for o in outs):
+            raise RegistrationError(f"block {self.name!r}: layout_out {self.layout_out!r} is not 'same' or one of {', '.join(known)}")
         if len(outs) > 1 and self.out_rule is None:
             raise RegistrationError(f"block {self.name!r}: several output layouts need an out_rule")
         if any(p.name == "name" for p in self.params):
@@ -215,6 +210,13 @@ class Block(Component):
 TASK_TYPES = ("classification", "regression")
 
 
+def _check_task_types(what: str, name: str, task_types: tuple[str, ...]) -> None:
+    if not task_types or any(t not in TASK_TYPES for t in task_types):
+        raise RegistrationError(
+            f"{what} {name!r}: task_types must be a non-empty subset of {TASK_TYPES}, got {task_types!r}"
+        )
+
+
 @dataclass
 class Loss(Component):
     """A loss: ``factory(num_classes=..., class_priors=..., **options) -> keras loss``.
@@ -226,14 +228,52 @@ class Loss(Component):
     task_types: tuple[str, ...] = ("classification",)
 
     def __post_init__(self):
-        if not self.task_types or any(t not in TASK_TYPES for t in self.task_types):
-            raise RegistrationError(f"loss {self.name!r}: task_types must be a subset of {TASK_TYPES}")
+        _check_task_types("loss", self.name, self.task_types)
 
     def row(self) -> dict[str, Any]:
         return {**super().row(), "task_types": ",".join(self.task_types)}
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "task_types": list(self.task_types)}
+
+
+@dataclass
+class Metric(Component):
+    """An evaluation metric of one task on one split, in plain NumPy (no TensorFlow).
+
+    ``factory`` computes it. For a classification task it is called as
+    ``factory(cm)`` with the ``(K, K)`` integer confusion matrix (rows true
+    classes, columns predicted), so that summing the matrices of folds or
+    speakers and calling it again gives the pooled score. For a regression task
+    it is called as ``factory(y_true, y_pred)`` with two float arrays of shape
+    ``(n,)``. It returns a float, and ``nan`` for an empty input rather than
+    raising. A metric listing both task types accepts both calls. Metrics take
+    no options (``params`` stays empty): a variant is another registered name.
+
+    Args:
+        task_types: the task types it scores (``classification``, ``regression``).
+        higher_is_better: the direction checkpoint selection follows; ``False``
+            for errors such as MSE.
+    """
+
+    task_types: tuple[str, ...] = ("classification",)
+    higher_is_better: bool = True
+
+    def __post_init__(self):
+        _check_task_types("metric", self.name, self.task_types)
+        if self.params:
+            raise RegistrationError(f"metric {self.name!r}: metrics take no options; register each variant by name")
+
+    def compute(self, *args) -> float:
+        """The metric's value: ``compute(cm)`` for classification, ``compute(y_true, y_pred)`` for regression."""
+        return float(self.factory(*args))
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "task_types": ",".join(self.task_types),
+                "better": "higher" if self.higher_is_better else "lower"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "task_types": list(self.task_types), "higher_is_better": self.higher_is_better}
 
 
 @dataclass
@@ -256,6 +296,37 @@ class Sampler(Component):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "needs_features": self.needs_features}
+
+
+@dataclass
+class Augmenter(Component):
+    """A training-batch augmenter; it sees training batches only, never validation or test rows.
+
+    ``factory(**options)`` returns ``augment(x, y, w, rng) -> (x, y, w)`` over one NumPy batch:
+    ``x`` the features (float32, model layout, batch first), ``y`` the targets per task
+    (one-hot rows for classification, values for regression), ``w`` the sample weights per
+    task, and ``rng`` a ``numpy.random.Generator`` seeded per run, fold, epoch and batch (so
+    augmented training is reproducible and resumes exactly). It must not change the shapes.
+
+    Args:
+        layouts: the model input layouts it can augment (see :data:`LAYOUTS`).
+        check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
+    """
+
+    layouts: tuple[str, ...] = LAYOUTS
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self):
+        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        if not self.layouts or bad:
+            raise RegistrationError(f"augmenter {self.name!r}: layouts must be a non-empty subset of "
+                                    f"{', '.join(LAYOUTS)}, got {self.layouts!r}")
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "layouts_in": ",".join(self.layouts)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "layouts": list(self.layouts)}
 
 
 @dataclass
@@ -321,25 +392,67 @@ C = TypeVar("C", bound=Component)
 
 
 class Registry(Generic[C]):
-    """The components of one kind, by name.
+    """The components of one kind, by name, and the policy for names two plugins both claim.
 
     Args:
         kind: plural noun used in messages (``blocks``).
         component_type: the metadata class its entries must be.
+        distribution_of: ``plugin name -> distribution name`` (``""`` when unknown);
+            components of :attr:`BUILTIN_DISTRIBUTION` are built-ins.
+        on_clash: called with a one-line message when two components claim one name
+            (see :meth:`register`); without it a clash raises and changes nothing.
     """
 
-    def __init__(self, kind: str, component_type: type[C]):
+    #: Components of this distribution (built-in plugins and core modules) keep their names whatever the load order.
+    BUILTIN_DISTRIBUTION = "serzoo"
+
+    def __init__(self, kind: str, component_type: type[C], *,
+                 distribution_of: Callable[[str], str] | None = None,
+                 on_clash: Callable[[str], None] | None = None):
         self.kind = kind
         self.component_type = component_type
         self._items: dict[str, C] = {}
         self._aliases: dict[str, str] = {}
+        self._distribution_of = distribution_of or (lambda plugin: "")
+        self._on_clash = on_clash
 
-    def register(self, component: C, *, plugin: str) -> C:
+    def register(self, component: C, *, plugin: str) -> C | None:
         """Add a component on behalf of ``plugin``.
 
+        A name or alias that another component already holds is a clash. A
+        built-in keeps its name whatever the load order; between two
+        non-built-ins the first registration keeps it. Only the losing
+        component is dropped: the other components of its plugin stay. With
+        ``on_clash`` the registry reports the clash there (naming the component,
+        both plugins and both distributions) and goes on; without it the clash
+        raises before anything changes.
+
+        Returns:
+            The component, or ``None`` when it lost a clash.
+
         Raises:
-            RegistrationError: wrong type, invalid name, or a name (or alias) taken by another plugin.
+            RegistrationError: wrong type, invalid name, or a clash without ``on_clash``.
         """
+        self._check(component, plugin)
+        rivals = self._rivals(component)
+        if rivals:
+            wins = self._is_builtin_plugin(plugin) and not any(self.is_builtin(r) for r in rivals)
+            messages = [self._clash_message(component, plugin, rival, wins) for rival in rivals]
+            if self._on_clash is None:
+                raise RegistrationError(messages[0])
+            for message in messages:
+                self._on_clash(message)
+            if not wins:
+                return None
+            for rival in rivals:
+                self._remove(rival.name)
+        component.plugin = plugin
+        self._items[component.name] = component
+        for alias in component.aliases:
+            self._aliases[alias] = component.name
+        return component
+
+    def _check(self, component: C, plugin: str) -> None:
         if not isinstance(component, self.component_type):
             raise RegistrationError(
                 f"plugin {plugin!r} registered {component!r} as one of the {self.kind}; "
@@ -348,26 +461,49 @@ class Registry(Generic[C]):
         for name in (component.name, *component.aliases):
             if not isinstance(name, str) or not NAME_RE.match(name):
                 raise RegistrationError(
-                    f"plugin {plugin!r}: {self.kind[:-1]} name {name!r} is not a command-line token "
+                    f"plugin {plugin!r}: {self.singular} name {name!r} is not a command-line token "
                     "(lowercase letters, digits and '_', starting with a letter)"
                 )
-            owner = self._owner(name)
-            if owner is not None:
-                raise RegistrationError(
-                    f"{self.kind[:-1]} {name!r} from plugin {plugin!r} is already registered by plugin {owner!r}"
-                )
-        component.plugin = plugin
-        self._items[component.name] = component
-        for alias in component.aliases:
-            self._aliases[alias] = component.name
-        return component
 
-    def _owner(self, name: str) -> str | None:
-        if name in self._items:
-            return self._items[name].plugin
-        if name in self._aliases:
-            return self._items[self._aliases[name]].plugin
-        return None
+    def _rivals(self, component: C) -> list[C]:
+        """The registered components holding one of ``component``'s names or aliases."""
+        rivals: list[C] = []
+        for name in (component.name, *component.aliases):
+            owner = self._items.get(self._aliases.get(name, name))
+            if owner is not None and all(owner is not rival for rival in rivals):
+                rivals.append(owner)
+        return rivals
+
+    @property
+    def singular(self) -> str:
+        """The kind in the singular, for messages (``loss``, ``block``)."""
+        return self.kind[:-2] if self.kind.endswith("sses") else self.kind[:-1]
+
+    def _is_builtin_plugin(self, plugin: str) -> bool:
+        return self._distribution_of(plugin) == self.BUILTIN_DISTRIBUTION
+
+    def is_builtin(self, component: C) -> bool:
+        """Whether a registered component comes from serzoo itself (a built-in plugin or the core)."""
+        return self._is_builtin_plugin(component.plugin)
+
+    def _origin(self, plugin: str) -> str:
+        dist = self._distribution_of(plugin)
+        return f"plugin {plugin!r} ({f'distribution {dist}' if dist else 'no distribution'})"
+
+    def _clash_message(self, component: C, plugin: str, rival: C, newcomer_wins: bool) -> str:
+        names = sorted({component.name, *component.aliases} & {rival.name, *rival.aliases}) or [rival.name]
+        claimed = f"{self.singular} {names[0]!r} from {self._origin(plugin)}"
+        held = f"{self._origin(rival.plugin)}"
+        if newcomer_wins:
+            return (f"{claimed} is also registered by {held}; the built-in keeps the name, and only "
+                    f"{self.singular} {rival.name!r} of plugin {rival.plugin!r} is dropped")
+        rule = "the built-in keeps it" if self.is_builtin(rival) else "the first registration keeps it"
+        return (f"{claimed} is already registered by {held}; {rule}, and only "
+                f"{self.singular} {component.name!r} of plugin {plugin!r} is dropped")
+
+    def _remove(self, name: str) -> None:
+        del self._items[name]
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name}
 
     def get(self, name: str) -> C:
         """Look a component up by name or alias.
@@ -383,7 +519,7 @@ class Registry(Generic[C]):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         listing = f" (see `serzoo list {self.kind}`)"
-        raise UnknownComponentError(f"unknown {self.kind[:-1]} {name!r}{hint}{listing}")
+        raise UnknownComponentError(f"unknown {self.singular} {name!r}{hint}{listing}")
 
     def list(self, pattern: str = "*") -> list[C]:
         """Components whose name matches the shell-style ``pattern``, sorted by name."""

@@ -19,15 +19,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from serzoo import __version__
-from serzoo.core import plugin_manager
+from serzoo.core import layouts, plugin_manager
 from serzoo.core.files import atomic_path
 from serzoo.data.audio import audio_info
 from serzoo.data.features import (DEFAULT_FEATURES, SHARED_OPTIONS, FeatureStack, feature_attrs, plan_features,
                                   with_file_rate)
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs
 from serzoo.core.errors import ConfigError, DataError
-
-BUILD_LAYOUTS = ("1d", "2d", "3d", "flat")
 
 #: ``max_steps=0`` uses the longest utterance, but never more than this many frames (10 s at 10 ms)
 AUTO_MAX_STEPS_CAP = 1000
@@ -116,30 +114,6 @@ def parse_class_names(specs: Sequence[str] | dict | None) -> dict[str, list[str]
     return out
 
 
-def _layout_rows(frames: np.ndarray, layout: str, steps: int, context: int) -> tuple[np.ndarray, int]:
-    """Arrange (n, D) frames into one row of the file layout, zero-padded at the end.
-
-    Frames are grouped into non-overlapping windows of ``context`` consecutive
-    frames (SER_FEAT_EXT's context windows); only complete windows are kept.
-    A ``flat`` row is the utterance's (D,) vector itself.
-    """
-    if layout == "flat":
-        return frames.astype(np.float32, copy=False), 1
-    dim = frames.shape[1]
-    used = min(len(frames) // context, steps)
-    windows = frames[: used * context].reshape(used, context, dim)
-    if layout == "1d":
-        row = np.zeros((steps, context * dim), np.float32)
-        row[:used] = windows.reshape(used, context * dim)
-    elif layout == "2d":
-        row = np.zeros((steps, 1, context, dim), np.float32)
-        row[:used, 0] = windows
-    else:
-        row = np.zeros((1, steps, context, dim), np.float32)
-        row[0, :used] = windows
-    return row, used
-
-
 @dataclass
 class _Table:
     """The labels and groups of a meta table, with the order rows are written in."""
@@ -194,22 +168,24 @@ def _table(meta: MetaTable, labels, group, class_names) -> _Table:
     return _Table(label_names, label_values, classes, group_col, group_names, order, counts)
 
 
-def _check_layout(layout: str, level: str, context: int, max_steps: int, dtype: str) -> str:
-    """The file layout for the extractors' level (``auto``: 1d for frames, flat for utterances)."""
+def _check_layout(layout: str, level: str, context: int, max_steps: int, dtype: str) -> layouts.Layout:
+    """The file layout for the extractors' level (``auto``: 1d for frames, the flat one for utterances)."""
+    frame_level = level == "frame"
     if layout == "auto":
-        layout = "flat" if level == "utterance" else "1d"
-    if layout not in BUILD_LAYOUTS:
-        raise ConfigError(f"--layout {layout!r}: choose one of auto, {', '.join(BUILD_LAYOUTS)}")
-    if (layout == "flat") != (level == "utterance"):
-        need = "flat" if level == "utterance" else "1d, 2d or 3d"
+        layout = "1d" if frame_level else layouts.buildable(frame_level=False)[0]
+    if layout not in layouts.file_layouts():
+        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(layouts.file_layouts())} or auto")
+    chosen = layouts.get(layout)
+    if chosen.frame_level != frame_level:
+        need = " or ".join(layouts.buildable(frame_level))
         raise ConfigError(f"--layout {layout}: {level}-level features are stored in the {need} layout")
     if context < 1 or max_steps < 0:
         raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
-    if layout == "flat" and context != 1:
+    if not frame_level and context != 1:
         raise ConfigError(f"--context {context}: utterance-level features have no frames to group")
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
-    return layout
+    return chosen
 
 
 def _time_steps(stack: FeatureStack, wavs: list[Path], headers, max_steps: int, context: int) -> tuple[int, int]:
@@ -254,8 +230,9 @@ def build_database(
         max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
             longest utterance, capped at 1000; time steps are ``max_steps // context``.
         context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
-        layout: ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D), ``3d`` (N, 1, T, C, D) for
-            frame-level features, ``flat`` (N, D) for utterance-level ones; ``auto`` picks 1d or flat.
+        layout: a file layout (see :mod:`serzoo.core.layouts`): ``1d`` (N, T, C*D), ``2d``
+            (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D) for frame-level features, ``flat`` (N, D)
+            for utterance-level ones; ``auto`` picks 1d or flat by the extractors' level.
         class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
         dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
         progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
@@ -285,11 +262,12 @@ def build_database(
     headers = [audio_info(p) for p in wavs]
     rates = {r for _, r in headers}
     stack = FeatureStack(with_file_rate(specs, rates))
-    max_steps, steps = (0, 1) if layout == "flat" else _time_steps(stack, wavs, headers, max_steps, context)
-    shape_keys = {} if layout == "flat" else {"max_steps": max_steps, "context": context, "time_steps": steps}
+    frame_level = layout.frame_level
+    max_steps, steps = _time_steps(stack, wavs, headers, max_steps, context) if frame_level else (0, 1)
+    shape_keys = {"max_steps": max_steps, "context": context, "time_steps": steps} if frame_level else {}
     attrs = {
         "creator": f"serzoo {__version__}",
-        "layout": layout,
+        "layout": layout.file_layout,
         "label_names": table.label_names,
         "class_names": table.classes,
         "group_column": meta.header[table.group_col] if table.group_col is not None else None,
@@ -302,19 +280,14 @@ def build_database(
     return Path(out_path)
 
 
-def _feat_shape(n: int, dim: int, layout: str, steps: int, context: int) -> tuple[int, ...]:
-    return {"1d": (n, steps, context * dim), "2d": (n, steps, 1, context, dim),
-            "3d": (n, 1, steps, context, dim), "flat": (n, dim)}[layout]
-
-
-def _write(out_path: Path, meta: MetaTable, table: _Table, stack: FeatureStack, wavs, shape_options,
+def _write(out_path: Path, meta: MetaTable, table: _Table, stack: FeatureStack, wavs, shape_options: tuple,
            attrs: dict, progress) -> None:
     """Write the datasets and attributes to a temporary file, extract into it, then publish it."""
     import h5py
 
     layout, steps, context, dtype = shape_options
     order, counts, n = table.order, table.counts, len(table.order)
-    shape = _feat_shape(n, stack.dim, layout, steps, context)
+    shape = layout.file_shape(n, steps, context, stack.dim)
     row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
     chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as hf:
@@ -329,15 +302,16 @@ def _write(out_path: Path, meta: MetaTable, table: _Table, stack: FeatureStack, 
         hf.attrs.update(encode_attrs(attrs))
         lengths = np.zeros(n, np.int32)
         _extract(stack, wavs, order, feat, lengths, layout, steps, context, progress)
-        if layout != "flat":
+        if layout.frame_level:  # an utterance-level row has no padding to mark
             hf.create_dataset(LENGTHS_DATASET, data=lengths)
 
 
-def _extract(stack: FeatureStack, wavs, order, feat, lengths, layout, steps, context, progress) -> None:
+def _extract(stack: FeatureStack, wavs, order, feat, lengths, layout: layouts.Layout, steps, context,
+             progress) -> None:
     """Fill ``feat`` row by row, writing in blocks, reporting ``progress(done, total)`` after each row."""
     buffer, first = [], 0
     for i, src in enumerate(order):
-        row, used = _layout_rows(stack.from_file(wavs[src]), layout, steps, context)
+        row, used = layout.arrange(stack.from_file(wavs[src]), steps, context)
         buffer.append(row)
         lengths[i] = used
         if len(buffer) == _WRITE_ROWS or i == len(order) - 1:

@@ -1,9 +1,9 @@
 """The in-process view of a feature database, whatever loader produced it.
 
 A :class:`Database` holds the features in the layout of the file (SER_FEAT_EXT's
-``1d``, ``2d``, ``3d`` or ``flat``) and hands them out in the channels-last
-layout models take, one row selection at a time, so a file larger than memory
-is never read whole unless asked to.
+``1d``, ``2d``, ``3d`` or ``flat``; see :mod:`serzoo.core.layouts`) and hands them
+out in the channels-last layout models take, one row selection at a time, so a
+file larger than memory is never read whole unless asked to.
 """
 
 from __future__ import annotations
@@ -12,53 +12,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from serzoo.core import layouts
 from serzoo.core.errors import DataError
 
-#: file layout -> model input layout (see serzoo.core.registry.LAYOUTS)
-INPUT_LAYOUTS = {"1d": "sequence", "2d": "frames", "3d": "volume", "flat": "vector"}
-FILE_LAYOUTS = tuple(INPUT_LAYOUTS)
-
 #: entry-point name of the built-in loaders plugin; it wins ties on file patterns
-BUILTIN_PLUGIN = "loaders"
-
 #: rows converted per read when the whole file is needed; bounds peak memory
 _READ_BYTES = 64 * 1024**2
-
-
-def detect_layout(shape: Sequence[int], hint: str | None = None, where: str = "feat") -> str:
-    """Name the SER_FEAT_EXT layout of a ``feat`` array from its shape.
-
-    Args:
-        shape: shape of the ``feat`` dataset, rows first.
-        hint: the layout stored in the file or asked for; settles the one
-            ambiguous case, a 5-D array with a single time step.
-        where: what to name in errors.
-
-    Returns:
-        ``"1d"``, ``"2d"``, ``"3d"`` or ``"flat"``.
-
-    Raises:
-        DataError: the shape fits no layout, or contradicts ``hint``.
-    """
-    ndim = len(shape)
-    if ndim == 2:
-        found = ("flat",)
-    elif ndim == 3:
-        found = ("1d",)
-    elif ndim == 5:
-        found = tuple(lay for lay, axis in (("2d", 2), ("3d", 1)) if shape[axis] == 1)
-    else:
-        found = ()
-    if not found:
-        raise DataError(
-            f"{where}: shape {tuple(shape)} fits no layout; expected (N, D), (N, T, D), "
-            "(N, T, 1, C, D) for 2d or (N, 1, T, C, D) for 3d"
-        )
-    if hint:
-        if hint not in found:
-            raise DataError(f"{where}: shape {tuple(shape)} is not layout {hint!r}; it fits {', '.join(found)}")
-        return hint
-    return found[0]
 
 
 class Database:
@@ -67,7 +26,7 @@ class Database:
     Args:
         feat: features in file layout, rows first: a NumPy array or an h5py dataset.
         labels: (N, K) label array.
-        file_layout: ``1d``, ``2d``, ``3d`` or ``flat``.
+        file_layout: a file layout name (``1d``, ``2d``, ``3d`` or ``flat``; see :mod:`serzoo.core.layouts`).
         path: the file it came from, if any.
         groups: (start, end) row ranges, end exclusive.
         group_names: one name per group; defaults to "0", "1", ...
@@ -95,12 +54,18 @@ class Database:
         utterances: Sequence[str] | None = None,
         on_close: Callable[[], None] | None = None,
     ):
-        if file_layout not in INPUT_LAYOUTS:
-            raise DataError(f"unknown layout {file_layout!r}; expected one of {', '.join(FILE_LAYOUTS)}")
+        layout = layouts.find(file_layout, side="file")
+        if layout is None:
+            raise DataError(f"unknown layout {file_layout!r}; expected one of {', '.join(layouts.file_layouts())}")
+        if not layout.matches(feat.shape):
+            raise DataError(f"{path or 'database'}: features shaped {tuple(feat.shape)} are not layout {file_layout}, "
+                            f"which stores {layout.file_shape_text}")
         self._feat = feat
         self.path = None if path is None else str(path)
-        self.file_layout = file_layout
-        self.input_layout = INPUT_LAYOUTS[file_layout]
+        #: the :class:`~serzoo.core.layouts.Layout` record: rank, feature axis, conversion
+        self.layout = layout
+        self.file_layout = layout.file_layout
+        self.input_layout = layout.name
         labels = np.asarray(labels, dtype=np.float64)
         self.labels = labels.reshape(-1, 1) if labels.ndim == 1 else labels
         self.n_rows = int(feat.shape[0])
@@ -112,7 +77,7 @@ class Database:
         self.attrs = dict(attrs or {})
         self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
         self.utterances = None if utterances is None else list(utterances)
-        self.example_shape = self._model_shape(tuple(int(s) for s in feat.shape[1:]))
+        self.example_shape = layout.model_shape(feat.shape[1:])
         self.nbytes = int(self.n_rows * np.prod(self.example_shape) * 4)
         self._cache: np.ndarray | None = None
         self._on_close = on_close
@@ -121,22 +86,6 @@ class Database:
             self.row_groups[max(start, 0):max(min(end, self.n_rows), 0)] = g
 
     # -- layout --------------------------------------------------------------------------------
-
-    def _model_shape(self, row_shape: tuple) -> tuple:
-        if self.file_layout == "2d":  # (T, 1, C, D) -> (T, C, D, 1)
-            return (row_shape[0], row_shape[2], row_shape[3], 1)
-        if self.file_layout == "3d":  # (1, T, C, D) -> (T, C, D, 1)
-            return (row_shape[1], row_shape[2], row_shape[3], 1)
-        return row_shape
-
-    def _to_model(self, block: np.ndarray) -> np.ndarray:
-        """Convert rows in file layout to float32 rows in model layout."""
-        block = np.asarray(block, dtype=np.float32)
-        if self.file_layout == "2d":
-            return block[:, :, 0, :, :, None]
-        if self.file_layout == "3d":
-            return block[:, 0, :, :, :, None]
-        return block
 
     @property
     def file_shape(self) -> tuple:
@@ -171,7 +120,7 @@ class Database:
             if self._cache is None:
                 out = np.empty((self.n_rows, *self.example_shape), dtype=np.float32)
                 for start, block in self.iter_blocks():
-                    out[start:start + len(block)] = self._to_model(block)
+                    out[start:start + len(block)] = self.layout.to_model(block)
                 self._cache = out
             return self._cache
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -181,7 +130,7 @@ class Database:
         if self._cache is not None:
             return self._cache[rows]
         if isinstance(self._feat, np.ndarray):
-            return self._to_model(self._feat[rows])
+            return self.layout.to_model(self._feat[rows])
         if not rows.size:
             return np.empty((0, *self.example_shape), dtype=np.float32)
         # h5py wants increasing, unique indices: read each row once, then restore order and repeats.
@@ -191,7 +140,19 @@ class Database:
             block = np.asarray(self._feat[lo:hi])[unique - lo]
         else:
             block = np.asarray(self._feat[unique])
-        return self._to_model(block)[inverse]
+        return self.layout.to_model(block)[inverse]
+
+    def replace_features(self, features: np.ndarray) -> None:
+        """Use these features (model layout, every row) instead of the file's from now on.
+
+        Raises:
+            DataError: their shape is not ``(rows, *example_shape)``.
+        """
+        features = np.asarray(features, dtype=np.float32)
+        if features.shape != (self.n_rows, *self.example_shape):
+            raise DataError(f"replacement features have shape {features.shape}, "
+                            f"expected {(self.n_rows, *self.example_shape)}")
+        self._cache = features
 
     def load(self) -> "Database":
         """Read every row into memory now; later :meth:`features` calls cost no I/O."""
@@ -302,8 +263,8 @@ def open_database(path, loader: str | None = None, **options) -> Database:
         if not matches:
             known = "; ".join(f"{c.name}: {','.join(c.patterns)}" for c in registry.list()) or "none registered"
             raise DataError(f"{path}: no loader handles this file name (loaders: {known}); name one with --loader")
-        # built-ins first, so a plugin cannot silently take over *.h5
-        matches.sort(key=lambda c: c.plugin != BUILTIN_PLUGIN)
+        # built-ins (serzoo's own loaders, whatever their plugin) first, so a plugin cannot silently take over *.h5
+        matches.sort(key=lambda c: not registry.is_builtin(c))
         component = matches[0]
     else:
         component = registry.get(loader)

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from serzoo.data.database import Database, detect_layout
+from serzoo.core import layouts
+from serzoo.data.database import Database
 from serzoo.core.errors import DataError
 
 #: extra datasets serzoo writes: valid time steps per row, source file per row
@@ -114,7 +115,8 @@ def read_h5(path, layout: str | None = None) -> Database:
                             "expected numbers shaped (N, K)")
         attrs = decode_attrs(f.attrs)
         hint = None if layout in (None, "", "auto") else layout
-        file_layout = detect_layout(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
+        found = layouts.detect(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
+        file_layout = found.file_layout
         groups = _group_bounds(f, path)
         lengths = np.asarray(f[LENGTHS_DATASET][()]) if LENGTHS_DATASET in f else None
         utterances = None

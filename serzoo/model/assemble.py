@@ -10,29 +10,16 @@ loads it back, plugins first.
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
-from serzoo.core import plugin_manager
+from serzoo.core import layouts, plugin_manager
 from serzoo.core.errors import ConfigError, LayoutError
-from serzoo.core.registry import LAYOUTS, Block
-
-#: model input layout -> the database file layout that gives it
-DATABASE_LAYOUTS = {"volume": "3d", "frames": "2d", "sequence": "1d", "vector": "flat"}
-
-#: tensor rank of each layout, batch axis excluded
-LAYOUT_RANKS = {"volume": 4, "frames": 4, "sequence": 2, "vector": 1}
-
-#: the conversions the assembler inserts by itself; longer ones chain these
-ADAPTERS = {
-    ("volume", "frames"): "as_frames",  # the same tensor: a volume is also one context x features map per step
-    ("volume", "sequence"): "flatten_steps",
-    ("frames", "sequence"): "flatten_steps",
-    ("sequence", "vector"): "average_time",
-}
+from serzoo.core.layouts import HEAD_LAYOUT, adapter_path
+from serzoo.core.registry import Block
+from serzoo.core.tf import import_tensorflow
 
 #: ``cnn3d`` -> ``cnn``: names of blocks that differ only in their dimensionality
 _DIMENSIONAL = re.compile(r"^(.+?)\d+d$")
@@ -62,7 +49,7 @@ class Plan:
     """A checked chain of blocks for one input layout; :func:`build_model` turns it into a model.
 
     Args:
-        input_layout: layout of the model input (see :data:`serzoo.core.registry.LAYOUTS`).
+        input_layout: layout of the model input (see :data:`serzoo.core.layouts.LAYOUTS`).
         steps: the blocks in order.
         final_adapter: adapters from the last block's layout to the heads' ``vector``, or None.
         shared: the shared options given (``dropout``, ``l2``); the heads use ``l2``.
@@ -83,7 +70,7 @@ class Plan:
 
     def describe(self) -> str:
         """The chain as text: each block with its layouts and options, and the adapters in between."""
-        lines = [f"input: {self.input_layout} ({DATABASE_LAYOUTS[self.input_layout]} database)"]
+        lines = [f"input: {self.input_layout} ({layouts.get(self.input_layout).file_layout} database)"]
         for i, step in enumerate(self.steps, 1):
             if step.adapter_before:
                 lines.append(f"     ~ {step.adapter_before}")
@@ -91,7 +78,7 @@ class Plan:
             lines.append(f"  {i:>2} {step.block:<10} {step.layout_in} -> {step.layout_out}  {opts}".rstrip())
         if self.final_adapter:
             lines.append(f"     ~ {self.final_adapter}")
-        lines.append("heads on: vector")
+        lines.append(f"heads on: {HEAD_LAYOUT}")
         return "\n".join(lines)
 
 
@@ -152,27 +139,14 @@ def _resolve(block: Block, given: Mapping[str, Any], shared: Mapping[str, Any]) 
 # -- layouts -----------------------------------------------------------------------------------
 
 
-def adapter_path(src: str, dst: str) -> list[str] | None:
-    """Adapter names that turn layout ``src`` into ``dst`` (empty when equal), or None when none can."""
-    queue, seen = deque([(src, [])]), {src}
-    while queue:
-        layout, path = queue.popleft()
-        if layout == dst:
-            return path
-        for (a, b), adapter in ADAPTERS.items():
-            if a == layout and b not in seen:
-                seen.add(b)
-                queue.append((b, [*path, adapter]))
-    return None
-
-
 def _fit(layout: str, block: Block) -> tuple[str, list[str]] | None:
     """The accepted layout reachable from ``layout`` with the fewest adapters (richest on a tie)."""
+    order = layouts.names()
     options = []
     for target in block.layouts_in:
         path = adapter_path(layout, target)
         if path is not None:
-            options.append((len(path), LAYOUTS.index(target), target, path))
+            options.append((len(path), order.index(target), target, path))
     if not options:
         return None
     _, _, target, path = min(options)
@@ -219,12 +193,13 @@ def _output_hint(prev: Block, options: Mapping[str, Any], layout_in: str, block:
 
 
 def _input_mismatch(block: Block, layout: str) -> str:
-    have = DATABASE_LAYOUTS[layout]
-    direct = [lay for lay in LAYOUTS if lay in block.layouts_in]
+    order = layouts.names()
+    have = layouts.get(layout).file_layout
+    direct = [lay for lay in order if lay in block.layouts_in]
     # then the layouts adapters can bring to it, the closest (fewest adapters, least structure) first
-    reachable = sorted((lay for lay in LAYOUTS if lay not in direct and _fit(lay, block) is not None),
-                       key=lambda lay: (len(_fit(lay, block)[1]), -LAYOUTS.index(lay)))
-    needed = [DATABASE_LAYOUTS[lay] for lay in (*direct, *reachable)]
+    reachable = sorted((lay for lay in order if lay not in direct and _fit(lay, block) is not None),
+                       key=lambda lay: (len(_fit(lay, block)[1]), -order.index(lay)))
+    needed = [layouts.get(lay).file_layout for lay in (*direct, *reachable)]
     message = f"{block.name} needs a {_or(needed)} database; this one is {have}: rebuild it with --layout {needed[0]}"
     alternatives = _alternatives(block, layout)
     return message + (f" or use {_or(alternatives)}" if alternatives else "")
@@ -264,8 +239,8 @@ def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] 
             or options for a block that is not in the chain.
         LayoutError: a block that cannot take what the data or the previous block gives.
     """
-    if input_layout not in LAYOUTS:
-        raise ConfigError(f"unknown input layout {input_layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if layouts.find(input_layout, side="model") is None:
+        raise ConfigError(f"unknown input layout {input_layout!r}; expected one of {', '.join(layouts.names())}")
     names = [n.strip() for n in blocks.split(",")] if isinstance(blocks, str) else [str(n).strip() for n in blocks]
     names = [n for n in names if n]
     if not names:
@@ -293,7 +268,7 @@ def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] 
         out = block.output_layout(target, options)
         steps.append(Step(block.name, options, target, out, "+".join(path) or None))
         layout = out
-    final = adapter_path(layout, "vector")
+    final = adapter_path(layout, HEAD_LAYOUT)
     return Plan(input_layout, steps, "+".join(final) or None, dict(shared))
 
 
@@ -301,17 +276,9 @@ def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] 
 
 
 def _adapt(x, adapters: str | None, prefix: str):
-    from keras import layers
-
-    for adapter in (adapters or "").split("+"):
-        if adapter == "flatten_steps":
-            width = 1
-            for size in x.shape[2:]:
-                width *= size
-            x = layers.Reshape((-1, width), name=f"{prefix}_flatten_steps")(x)
-        elif adapter == "average_time":
-            x = layers.GlobalAveragePooling1D(name=f"{prefix}_average_time")(x)
-        # "as_frames" and "" need no layer
+    """Apply a plan's ``+``-joined adapter names (see :data:`serzoo.core.layouts.ADAPTERS`)."""
+    for name in filter(None, (adapters or "").split("+")):
+        x = layouts.adapter(name).build(x, prefix)
     return x
 
 
@@ -329,7 +296,7 @@ def _check_heads(heads) -> None:
         seen.add(head.name)
 
 
-def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalization=None):
+def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalization=None, per_utterance: bool = False):
     """Build the Keras functional model of a plan.
 
     Args:
@@ -337,9 +304,10 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
         input_shape: shape of one example, channels-last, such as ``(T, C, D, 1)``.
         heads: one :class:`Head` per task.
         name: the model's name.
-        normalization: optional ``(mean, variance)`` per feature (last axis before the
-            channel axis), standardising the input inside the model, so that a saved
+        normalization: optional ``(mean, variance)`` per feature (the layout's
+            :attr:`~serzoo.core.layouts.Layout.feature_axis`), standardising the input inside the model, so that a saved
             model carries the training statistics.
+        per_utterance: standardise each example over its own time steps instead (no statistics needed).
 
     Returns:
         A ``keras.Model`` with input ``features`` and a dict of outputs keyed by head name:
@@ -350,12 +318,14 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
         LayoutError: a block returned a tensor of another rank than its layout.
     """
     input_shape = tuple(None if s is None else int(s) for s in input_shape)
-    rank = LAYOUT_RANKS[plan.input_layout]
+    layout = layouts.get(plan.input_layout)
+    rank = layout.rank
     if len(input_shape) != rank:
         raise ConfigError(f"input shape {input_shape} does not fit layout {plan.input_layout}, "
                           f"which has {rank} axes per example")
     _check_heads(heads)
 
+    import_tensorflow()
     import keras
 
     registry = plugin_manager.blocks()
@@ -363,15 +333,17 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
     x = inputs
     if normalization is not None:
         mean, variance = (np.asarray(v, dtype="float32") for v in normalization)
-        # volume and frames end in a channel axis of 1: the features are the axis before it
-        axis = -2 if plan.input_layout in ("volume", "frames") else -1
-        x = keras.layers.Normalization(axis=axis, mean=mean, variance=variance, name="standardize")(x)
+        x = keras.layers.Normalization(axis=layout.feature_axis, mean=mean, variance=variance, name="standardize")(x)
+    elif per_utterance:
+        from serzoo.model.layers import UtteranceStandardization
+
+        x = UtteranceStandardization(feature_axis=layout.feature_axis, name="standardize_utterance")(x)
     for index, step in enumerate(plan.steps, 1):
         prefix = f"b{index}_{step.block}"
         x = _adapt(x, step.adapter_before, f"b{index}")
         block = registry.get(step.block)
         x = block.factory(x, name=prefix, **step.options)
-        if len(x.shape) - 1 != LAYOUT_RANKS[step.layout_out]:
+        if len(x.shape) - 1 != layouts.get(step.layout_out).rank:
             raise LayoutError(f"block {step.block} from plugin {block.plugin} returned shape {tuple(x.shape[1:])}, "
                               f"not the {step.layout_out} layout it declares")
     x = _adapt(x, plan.final_adapter, "head")

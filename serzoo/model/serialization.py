@@ -19,6 +19,7 @@ from typing import Any
 
 from serzoo.core.errors import DataError
 from serzoo.core.files import jsonable, atomic_path
+from serzoo.core.tf import import_tensorflow
 
 METADATA_MEMBER = "serzoo.json"
 
@@ -59,6 +60,7 @@ def import_layer_modules() -> None:
     from serzoo.core.plugin_manager import PluginWarning, blocks, losses
 
     owners = {m: c.plugin for kind in (blocks(), losses()) for c in kind for m in c.layer_modules}
+    owners["serzoo.model.layers"] = "serzoo"  # the core's own layers (per-utterance standardisation)
     for module, plugin in sorted(owners.items()):
         try:
             importlib.import_module(module)
@@ -73,6 +75,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     Returns:
         (keras model, metadata dict)
     """
+    import_tensorflow()
     import keras
 
     path = Path(path)

@@ -16,10 +16,14 @@ from serzoo.core.errors import ConfigError, TrainingError
 from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import Task, class_weights, driving_labels
+from serzoo.core.tf import import_tensorflow
 
 #: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
 SYNTHETIC_STREAM = 2**31 - 1
+#: seed-sequence entry of the batch augmenters
+AUGMENT_STREAM = 2**31 - 2
 
 
 @dataclass
@@ -35,6 +39,8 @@ class FoldData:
         sampler_record: what the sampler did, for the fold's result.
         dataset: the ``tf.data.Dataset`` of training batches, one pass per epoch.
         epoch: ``{"epoch": n}``, set at each epoch start; index samplers redraw from it.
+        steps_per_epoch: batches per epoch (learning-rate schedules count in steps).
+        augment_record: the augmenters and how many training batches and rows they transformed.
     """
 
     rows: np.ndarray
@@ -45,6 +51,8 @@ class FoldData:
     sampler_record: dict[str, Any]
     dataset: Any = None
     epoch: dict[str, int] = field(default_factory=lambda: {"epoch": 0})
+    steps_per_epoch: int = 1
+    augment_record: dict[str, Any] | None = None
 
 
 def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool) -> FoldData:
@@ -72,8 +80,10 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     data.stats = feature_stats(prep, x, rows) if standardize else None
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
+    augment = _augmentation(prep, fold, data) if prep.augmenters else None
     data.dataset = train_dataset(fetch, data.labels, tasks, data.weights, order_for_epoch, cfg.batch_size,
-                                 db.example_shape)
+                                 db.example_shape, cfg.label_smoothing, augment)
+    data.steps_per_epoch = -(-data.sampler_record["rows_after"] // cfg.batch_size)
     return data
 
 
@@ -84,14 +94,14 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     record = {"name": sampler.name, "options": prep.sampler_options, "applied_to": "training rows only",
               "rows_before": int(len(data.rows))}
     drive = np.zeros(len(data.rows), dtype=np.int64)
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         drive, record["driven_by"] = driving_labels(tasks, data.labels, cfg.sample_by)
     if sampler.needs_features:
         # synthetic rows are made once per fold, from the training rows only; epochs then shuffle them
         rng = np.random.default_rng([cfg.seed, fold, SYNTHETIC_STREAM])
         x, drive = _synthetic(sampler, sampler.factory(drive, x, rng, cfg.batch_size, **options), x)
         data.labels = decode_joint(tasks, drive, data.labels, cfg.sample_by)
-        sampler, options = samplers().get("none"), {}
+        sampler, options = samplers().get(NO_SAMPLER), {}
 
     def order_for_epoch() -> np.ndarray:
         """Positions into the training rows for the current epoch (index samplers redraw every epoch)."""
@@ -101,6 +111,24 @@ def _sample(prep: Prepared, fold: int, data: FoldData, x):
     record["rows_after"] = int(len(x)) if prep.sampler.needs_features else int(len(order_for_epoch()))
     data.sampler_record = record
     return x, order_for_epoch
+
+
+def _augmentation(prep: Prepared, fold: int, data: FoldData) -> Callable:
+    """``augment(x, y, w, batch_index)`` applying the run's augmenters in order, counting what it touched."""
+    chain = [(aug.name, aug.factory(**options)) for aug, options in prep.augmenters]
+    record = {"augmenters": [{"name": aug.name, "options": options} for aug, options in prep.augmenters],
+              "batches": 0, "rows": 0}
+    data.augment_record = record
+
+    def augment(x, y, w, batch: int):
+        rng = np.random.default_rng([prep.config.seed, fold, data.epoch["epoch"], AUGMENT_STREAM, batch])
+        for _name, fn in chain:
+            x, y, w = fn(x, y, w, rng)
+        record["batches"] += 1
+        record["rows"] += len(x)
+        return x, y, w
+
+    return augment
 
 
 def _positions(sampler, order, n: int) -> np.ndarray:
@@ -139,8 +167,8 @@ def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
     return x_new, y_new.astype(np.int64)
 
 
-def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray]):
-    """Per-task targets (one-hot or float) and sample weights for label rows."""
+def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray], smoothing: float = 0.0):
+    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights."""
     y, w = {}, {}
     for task in tasks:
         column = labels[:, task.column]
@@ -149,7 +177,8 @@ def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarra
             w[task.name] = np.ones(len(column), np.float32)
         else:
             idx = column.astype(np.int64)
-            y[task.name] = np.eye(task.num_classes, dtype=np.float32)[idx]
+            one_hot = np.eye(task.num_classes, dtype=np.float32)[idx]
+            y[task.name] = one_hot * (1 - smoothing) + smoothing / task.num_classes
             w[task.name] = (weights[task.name][idx] if task.name in weights else np.ones(len(idx))).astype(np.float32)
     return y, w
 
@@ -162,7 +191,8 @@ def _signature(tf, shape, tasks):
     )
 
 
-def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape):
+def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape, smoothing=0.0,
+                  augment=None):
     """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
 
     ``fetch(positions)`` returns the features of those training positions: a slice of
@@ -170,9 +200,10 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
     order (rather than a shuffle buffer) keeps class-balanced batches balanced and makes
     streaming and in-memory training see the same batches.
     """
+    import_tensorflow()
     import tensorflow as tf
 
-    y, w = _targets(tasks, labels, weights)
+    y, w = _targets(tasks, labels, weights, smoothing)
     chunk = max(batch_size, 1024 // batch_size * batch_size)  # file reads of whole batches
 
     def generate():
@@ -182,7 +213,8 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
             x = fetch(pos)
             for b in range(0, len(pos), batch_size):
                 p = pos[b:b + batch_size]
-                yield x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+                batch = x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+                yield augment(*batch, (c + b) // batch_size) if augment is not None else batch
 
     sig = _signature(tf, example_shape, tasks)
     return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)
@@ -191,7 +223,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
 
 def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of each feature over the training rows (all steps and context frames)."""
-    axis = -2 if prep.db.input_layout in ("volume", "frames") else -1
+    axis = prep.db.layout.feature_axis
     total = sq = None
     count = 0
     chunks = [x_train] if x_train is not None else (

@@ -8,9 +8,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from serzoo.core.errors import ConfigError
+from serzoo.training.defaults import NO_SAMPLER
 
 PROTOCOLS = ("logo", "kfold", "fixed")
 STREAMING_MODES = ("auto", "memory", "stream")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+#: global: training-fold statistics inside the model; utterance: each utterance over its own time steps;
+#: speaker: each group with its own statistics (transductive: the test group's unlabeled features are used)
+NORMALIZATIONS = ("global", "utterance", "speaker", "none")
 
 
 @dataclass
@@ -26,15 +32,23 @@ class TrainConfig:
     tasks: str | None = None
     loss_opts: list[str] = field(default_factory=list)
     class_weights: str | None = None
-    sampler: str = "none"
+    sampler: str = NO_SAMPLER
     sampler_opts: list[str] = field(default_factory=list)
     sample_by: str | None = None
+    augment: str | None = None
+    augment_opts: list[str] = field(default_factory=list)
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
     batch_size: int = 32
     epochs: int = 50
     clipnorm: float | None = None
     patience: int = 10
     seed: int = 0
+    seeds: str | None = None
     protocol: str = "logo"
     test_groups: str | None = None
     val_groups: str | None = None
@@ -44,7 +58,7 @@ class TrainConfig:
     folds: int = 5
     val_share: float = 0.1
     streaming: str = "auto"
-    standardize: bool = True
+    normalize: str = "global"
     jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None
@@ -64,6 +78,13 @@ class TrainConfig:
             (self.folds >= 2, "--folds must be at least 2"),
             (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
             (self.streaming in STREAMING_MODES, f"--streaming must be one of {', '.join(STREAMING_MODES)}"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.normalize in NORMALIZATIONS, f"--normalize must be one of {', '.join(NORMALIZATIONS)}"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be a finite number, 0 or more"),
+            (math.isfinite(self.warmup) and 0 <= self.warmup < self.epochs,
+             f"--warmup {self.warmup}: warm-up epochs must be at least 0 and fewer than --epochs {self.epochs}"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (self.l2 is None or (math.isfinite(self.l2) and self.l2 >= 0), "--l2 must be a finite number, 0 or more"),
             (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),
@@ -71,6 +92,23 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.model_seeds()
+
+    def model_seeds(self) -> list[int]:
+        """The seeds of the models trained per fold (``--seeds``; else just ``--seed``).
+
+        Raises:
+            ConfigError: not a list of distinct integers in 0..2**32-1.
+        """
+        if not self.seeds:
+            return [self.seed]
+        try:
+            seeds = [int(s) for s in str(self.seeds).split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {self.seeds!r}: expected comma-separated integers such as 0,1,2") from None
+        if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**32 for s in seeds):
+            raise ConfigError(f"--seeds {self.seeds!r}: give distinct integers in 0..{2**32 - 1}")
+        return seeds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +117,10 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"a run configuration is a JSON object, not {type(data).__name__}")
+        if "standardize" in data:  # runs from serzoo 0.1
+            legacy = data["standardize"]
+            data = {k: v for k, v in data.items() if k != "standardize"}
+            data.setdefault("normalize", "global" if legacy else "none")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

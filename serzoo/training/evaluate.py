@@ -40,11 +40,15 @@ def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.nd
 
 
 def selection_score(tasks: list[Task], report: dict[str, dict]) -> float:
-    """Mean over tasks of each task's validation metric; higher is better (MSE counts negated)."""
+    """Mean over tasks of each task's validation metric, signed so that higher is better.
+
+    A metric registered with ``higher_is_better=False`` (an error such as MSE) counts negated.
+    """
     scores = []
     for task in tasks:
-        value = report[task.name][task.resolved_metric()]
-        scores.append(-value if task.resolved_metric() == "mse" else value)
+        metric = metrics.lookup(task.resolved_metric())
+        value = report[task.name][metric.name]
+        scores.append(value if metric.higher_is_better else -value)
     return float(np.mean(scores))
 
 

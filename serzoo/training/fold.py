@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import csv
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from serzoo.core.files import atomic_path, write_json
+from serzoo.core.files import atomic_path, ensure_folder, write_json
 from serzoo.core.plugin_manager import losses
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
+from serzoo.training.optim import make_optimizer
 from serzoo.training.evaluate import evaluate, predict_rows, validator
 from serzoo.training.prepare import Prepared
+from serzoo.core.tf import import_tensorflow
 
 Echo = Callable[[str], None]
 
@@ -35,7 +38,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     split.check_disjoint()
     last_path = fold_dir / "last.keras"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
-    data = training_data(prep, fold, split, standardize=prep.config.standardize and state is None)
+    data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     model.load_weights(checkpoint.best_path)
@@ -45,8 +48,46 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     return result
 
 
+def train_fold_ensemble(prep: Prepared, fold: int, split: Split, fold_dir: Path, seeds: list[int],
+                        echo: Echo) -> dict:
+    """Train one model per seed (each in ``fold_dir/seedN``, each resumable) and test their averaged outputs.
+
+    Returns:
+        The fold's result: the ensemble's test scores, with each seed's own result under ``seeds``.
+    """
+    members = []
+    for seed in seeds:
+        sub = fold_dir / f"seed{seed}"
+        done = sub / "result.json"
+        if done.exists():
+            from serzoo.training.rundir import read_fold_result
+
+            members.append(read_fold_result(done))
+            continue
+        echo(f"  seed {seed}")
+        ensure_folder(sub)
+        members.append(train_fold(replace(prep, config=replace(prep.config, seed=seed)), fold, split, sub, echo))
+    outputs = [np.load(fold_dir / f"seed{seed}" / "predictions.npz") for seed in seeds]
+    averaged = {t.name: np.mean([o[f"pred_{t.name}"] for o in outputs], axis=0) for t in prep.tasks}
+    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged)
+    with atomic_path(fold_dir / "predictions.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, rows=split.test, **{f"pred_{k}": v for k, v in averaged.items()})
+    first = members[0]
+    result = {**{k: first[k] for k in ("fold", "name", "groups", "rows", "leakage_checks")},
+              "ensemble": {"seeds": seeds, "combination": "mean of the models' outputs (probabilities)"},
+              "best_epoch": round(float(np.mean([m["best_epoch"] for m in members])), 1),
+              "epochs_run": round(float(np.mean([m["epochs_run"] for m in members])), 1),
+              "seeds": [{"seed": s, "best_epoch": m["best_epoch"], "val": m["val"], "test": m["test"]}
+                        for s, m in zip(seeds, members)],
+              "val": None, "test": test_report}
+    write_json(fold_dir / "result.json", result)
+    return result
+
+
 def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: dict | None, echo: Echo):
     """A new compiled model, or the checkpointed one with its optimizer and random states; and the first epoch."""
+    import_tensorflow()
     import keras
 
     from serzoo.model.assemble import Head, build_model
@@ -62,14 +103,14 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
         return model, state["epoch"] + 1
     cfg, tasks = prep.config, prep.tasks
     heads = [Head(t.name, t.num_classes) for t in tasks]
-    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats)
+    model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
+                        per_utterance=cfg.normalize == "utterance")
     loss_objects = {}
     for t in tasks:
         loss = losses().get(t.resolved_loss())
         loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=data.priors.get(t.name),
                                             **loss.resolve(prep.loss_options.get(loss.name)))
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
-    model.compile(optimizer=optimizer, loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
+    model.compile(optimizer=make_optimizer(cfg, data.steps_per_epoch), loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
                   jit_compile=cfg.jit_compile)
     return model, 0
 
@@ -77,6 +118,7 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
 def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, state: dict | None,
          initial_epoch: int, echo: Echo):
     """Run the remaining epochs with the resumable checkpoint; returns the checkpoint (best epoch, report)."""
+    import_tensorflow()
     import keras
 
     from serzoo.training.callbacks import FoldCheckpoint
@@ -122,6 +164,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
             "test_used_for": "final evaluation only",
         },
         "sampler": data.sampler_record,
+        "augmentation": data.augment_record,
         "class_weights": {k: v.tolist() for k, v in data.weights.items()},
         "epochs_run": checkpoint.last_epoch + 1, "best_epoch": checkpoint.best_epoch + 1,
         "val": checkpoint.best_report, "test": test_report,

@@ -7,16 +7,17 @@ and a bad option both answer at once.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from serzoo.core.errors import ConfigError
-from serzoo.core.plugin_manager import losses, samplers
-from serzoo.core.registry import Sampler
+from serzoo.core.plugin_manager import augmenters, losses, samplers
+from serzoo.core.registry import Augmenter, Sampler
 from serzoo.data.database import Database, open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
+from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
 
@@ -34,6 +35,7 @@ class Prepared:
         sampler_options: its options, typed.
         loss_options: options per loss name, typed.
         streaming: read training batches from the file instead of memory.
+        augmenters: training-batch augmenters in order, with their typed options.
     """
 
     config: TrainConfig
@@ -45,6 +47,7 @@ class Prepared:
     sampler_options: dict[str, Any]
     loss_options: dict[str, dict[str, Any]]
     streaming: bool
+    augmenters: list[tuple[Augmenter, dict[str, Any]]] = field(default_factory=list)
 
     def class_names(self) -> dict[str, list[str]]:
         """Class names per classification task: the database's, else ``"0"``, ``"1"``, ..."""
@@ -95,7 +98,7 @@ def prepare(config: TrainConfig) -> Prepared:
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
                        for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
-    if sampler.name != "none":
+    if sampler.name != NO_SAMPLER:
         driving_labels(tasks, db.labels, config.sample_by)
         if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
             raise ConfigError(
@@ -112,6 +115,51 @@ def prepare(config: TrainConfig) -> Prepared:
     if config.max_folds:
         splits = splits[: config.max_folds]
     streaming = use_streaming(db, config.streaming)
+    _normalization(config, db, streaming)
     if streaming and sampler.needs_features:
         raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
-    return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming)
+    return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming,
+                    resolve_augmenters(config.augment, config.augment_opts, db.input_layout))
+
+
+def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
+    """Check the normalisation mode against the data; apply per-speaker standardisation (in memory)."""
+    if config.normalize == "utterance" and not db.layout.frame_level:
+        raise ConfigError("--normalize utterance standardises over time steps; this database is flat "
+                          "(one vector per utterance): use global")
+    if config.normalize != "speaker":
+        return
+    if not db.groups:
+        raise ConfigError("--normalize speaker needs groups (speakers) in the database; use global or utterance")
+    if streaming:
+        raise ConfigError("--normalize speaker holds the standardised features in memory; use --streaming memory")
+    from serzoo.data.normalize import standardize_by_group
+
+    standardize_by_group(db, db.row_groups, db.layout.feature_axis)
+
+
+def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) -> list[tuple[Augmenter, dict]]:
+    """The ``--augment`` chain with typed, checked options (``--augment-opt NAME.OPTION=VALUE``).
+
+    Raises:
+        UnknownComponentError: an unknown augmenter, with close matches.
+        ConfigError: an option for an augmenter not in the chain, a bad value, or a layout it cannot augment.
+    """
+    chain = [augmenters().get(n.strip()) for n in (names or "").split(",") if n.strip()]
+    given = parse_opts(opts)
+    for name, values in given.items():
+        if name not in {a.name for a in chain}:
+            raise ConfigError(f"--augment-opt {name}.{next(iter(values))}: {name} is not in --augment")
+    out = []
+    for aug in chain:
+        if input_layout not in aug.layouts:
+            raise ConfigError(f"augmenter {aug.name} works on {', '.join(aug.layouts)} input; this database gives "
+                              f"{input_layout}")
+        options = aug.resolve({k: aug.param(k).parse(v, where=f"{aug.name}.") for k, v in given.get(aug.name, {}).items()})
+        if aug.check is not None:
+            try:
+                aug.check(options)
+            except ValueError as exc:
+                raise ConfigError(f"augmenter {aug.name}: {exc}") from None
+        out.append((aug, options))
+    return out

@@ -14,30 +14,32 @@ from serzoo import __version__
 from serzoo.training import metrics
 from serzoo.core.files import write_json, write_text
 from serzoo.training.prepare import Prepared
+from serzoo.training.tasks import Task
+from serzoo.core.tf import import_tensorflow
 
-CLASSIFICATION_KEYS = ("uar", "accuracy", "macro_f1")
-REGRESSION_KEYS = ("ccc", "mse")
 
+def summarize_run(tasks: list[Task], class_names: dict[str, list[str]], fold_results: list[dict]) -> dict:
+    """Per task: mean +- std over folds of each registered metric of its type, summed confusion, pooled scores.
 
-def summarize_run(prep: Prepared, fold_results: list[dict]) -> dict:
-    """Per task: mean +- std over folds of each metric, the summed confusion matrix and its pooled scores."""
+    A fold finished (and resumed from) before a metric was registered lacks it; it counts as missing (``nan``).
+    """
     summary = {}
-    for task in prep.tasks:
+    for task in tasks:
         reports = [r["test"][task.name] for r in fold_results]
-        keys = REGRESSION_KEYS if task.regression else CLASSIFICATION_KEYS
         entry = {"type": task.task_type, "folds": len(reports)}
-        for key in keys:
-            entry[key] = metrics.summarize([rep[key] for rep in reports])
+        for metric in metrics.metrics_for(task.task_type):
+            entry[metric.name] = metrics.summarize([rep.get(metric.name, float("nan")) for rep in reports])
         if not task.regression:
             summed = np.sum([np.asarray(rep["confusion"]) for rep in reports], axis=0)
             entry["confusion_summed"] = summed.astype(int).tolist()
             entry["pooled"] = {k: v for k, v in metrics.confusion_report(summed).items() if k != "confusion"}
-            entry["class_names"] = prep.class_names()[task.name]
+            entry["class_names"] = class_names[task.name]
         summary[task.name] = entry
     return summary
 
 
 def _versions() -> dict:
+    import_tensorflow()
     import h5py
     import keras
     import tensorflow as tf
@@ -60,6 +62,17 @@ def protocol_description(prep: Prepared) -> str:
     return f"{what}; {val}; {len(prep.splits)} folds"
 
 
+def normalization_record(mode: str) -> dict:
+    """How features were standardised, and whether that used the test groups' own (unlabeled) features."""
+    descriptions = {
+        "global": "training-fold mean and variance per feature, stored in the model",
+        "utterance": "each utterance standardised over its own time steps",
+        "speaker": "each group standardised with its own statistics, test groups included",
+        "none": "no standardisation",
+    }
+    return {"mode": mode, "description": descriptions.get(mode, mode), "transductive": mode == "speaker"}
+
+
 def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summary: dict) -> None:
     """Write ``results.json`` (everything needed to repeat the run) and ``results.txt``."""
     results = {
@@ -68,10 +81,12 @@ def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summa
         "data": {"path": prep.db.path, "layout": prep.db.file_layout, "rows": prep.db.n_rows,
                  "groups": len(prep.db.groups), "label_names": prep.db.label_names, "features": prep.db.attrs},
         "protocol": protocol_description(prep),
+        "normalization": normalization_record(prep.config.normalize),
         "config": prep.config.to_dict(),
         "tasks": [t.to_dict() for t in prep.tasks],
         "seed": prep.config.seed,
         "versions": _versions(),
+        "metrics": metrics.definitions({t.task_type for t in prep.tasks}),
         "summary": summary,
         "folds": fold_results,
     }
@@ -79,19 +94,28 @@ def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summa
     write_text(run_dir / "results.txt", format_results(results))
 
 
+def _normalization_line(record: dict | None) -> str:
+    if not record:
+        return "normalisation: global"
+    mark = ("  TRANSDUCTIVE: the test speakers' own unlabeled features were used; report these results "
+            "separately from speaker-independent ones") if record.get("transductive") else ""
+    return f"normalisation: {record['mode']} ({record['description']}){mark}"
+
+
 def format_results(results: dict) -> str:
-    """The human-readable report: per-fold table, mean +- std, summed confusion matrices."""
+    """The human-readable report: per-fold table, mean +- std, summed confusion matrices, metric definitions."""
     lines = [f"serzoo {results['versions']['serzoo']} results  ({results['finished']})",
              f"data: {results['data']['path']}  ({results['data']['rows']} rows, layout {results['data']['layout']})",
              f"protocol: {results['protocol']}",
+             _normalization_line(results.get("normalization")),
              f"blocks: {results['config']['blocks']}  sampler: {results['config']['sampler']}  "
              f"seed: {results['seed']}", ""]
     for task, entry in results["summary"].items():
-        keys = REGRESSION_KEYS if entry["type"] == "regression" else CLASSIFICATION_KEYS
+        keys = [name for name, d in results["metrics"].items() if entry["type"] in d["task_types"]]
         rows = []
         for fold in results["folds"]:
             rep = fold["test"][task]
-            rows.append([fold["name"], fold["best_epoch"], *[f"{rep[k]:.4f}" for k in keys]])
+            rows.append([fold["name"], fold["best_epoch"], *[f"{rep.get(k, float('nan')):.4f}" for k in keys]])
         rows.append(["mean ± std", "", *[f"{entry[k]['mean']:.4f} ± {entry[k]['std']:.4f}" for k in keys]])
         lines.append(f"task {task} ({entry['type']}), test set of each fold:")
         lines.append(tabulate(rows, headers=["fold", "best epoch", *keys]))
@@ -104,4 +128,7 @@ def format_results(results: dict) -> str:
             lines.append(tabulate([[n, *row] for n, row in zip(names, entry["confusion_summed"])],
                                   headers=["", *names]))
         lines.append("")
-    return "\n".join(lines)
+    lines.append("metrics:")
+    lines.extend(f"  {name}: {d['description']}{'' if d['higher_is_better'] else ' (lower is better)'}"
+                 for name, d in results["metrics"].items())
+    return "\n".join(lines) + "\n"

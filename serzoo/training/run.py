@@ -15,7 +15,7 @@ from typing import Callable
 from serzoo.core.files import ensure_folder
 from serzoo.training.config import TrainConfig
 from serzoo.training.evaluate import headline
-from serzoo.training.fold import train_fold
+from serzoo.training.fold import train_fold, train_fold_ensemble
 from serzoo.training.prepare import Prepared
 from serzoo.training.rundir import read_fold_result
 
@@ -44,12 +44,16 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} ({split.name}): train {len(split.train)}, val {len(split.val)}, "
              f"test {len(split.test)} rows")
         start = time.monotonic()
-        result = train_fold(prep, fold, split, fold_dir, echo)
+        seeds = prep.config.model_seeds()
+        if len(seeds) == 1:
+            result = train_fold(prep, fold, split, fold_dir, echo)
+        else:
+            result = train_fold_ensemble(prep, fold, split, fold_dir, seeds, echo)
         scores = ", ".join(f"{name} {headline(rep)}" for name, rep in result["test"].items())
         echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
              f"best epoch {result['best_epoch']}, test {scores}")
         fold_results.append(result)
-    summary = summarize_run(prep, fold_results)
+    summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
 

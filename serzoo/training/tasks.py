@@ -13,10 +13,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from serzoo.core.errors import ConfigError
-
-CLASSIFICATION_METRICS = ("uar", "accuracy", "macro_f1")
-REGRESSION_METRICS = ("ccc", "mse")
+from serzoo.core.errors import ConfigError, UnknownComponentError
+from serzoo.training import metrics
+from serzoo.training.defaults import DEFAULT_LOSSES
 
 
 @dataclass
@@ -27,9 +26,11 @@ class Task:
         name: output name (head layer and results key).
         num_classes: number of classes; 1 means regression.
         column: index of the label column in the database.
-        loss: registered loss name; ``None`` picks ``cce`` or ``mse``.
+        loss: registered loss name; ``None`` picks the core's default for the task type
+            (:data:`serzoo.training.defaults.DEFAULT_LOSSES`).
         weight: weight of this task's loss in the total loss.
-        metric: the validation metric this task contributes to model selection.
+        metric: the registered metric (``serzoo list metrics``) this task contributes to
+            checkpoint selection on validation; ``None`` picks ``uar`` or ``ccc``.
     """
 
     name: str
@@ -48,10 +49,10 @@ class Task:
         return "regression" if self.regression else "classification"
 
     def resolved_loss(self) -> str:
-        return self.loss or ("mse" if self.regression else "cce")
+        return self.loss or DEFAULT_LOSSES[self.task_type]
 
     def resolved_metric(self) -> str:
-        return self.metric or ("ccc" if self.regression else "uar")
+        return self.metric or metrics.DEFAULT_METRIC[self.task_type]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,11 +162,9 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: Mapp
                 raise ConfigError(f"{where}: the loss weight {fields[4]!r} is not a number") from None
             if not np.isfinite(weight) or weight < 0:
                 raise ConfigError(f"{where}: the loss weight {fields[4]!r} must be a finite number, 0 or more")
-        metric = fields[5] if len(fields) > 5 and fields[5] else None
-        task = Task(name, num_classes, column, loss, weight, metric)
-        allowed = REGRESSION_METRICS if task.regression else CLASSIFICATION_METRICS
-        if task.resolved_metric() not in allowed:
-            raise ConfigError(f"{where}: metric {metric!r} does not fit a {task.task_type} task; use one of {', '.join(allowed)}")
+        task = Task(name, num_classes, column, loss, weight)
+        if len(fields) > 5 and fields[5]:
+            task.metric = _metric(fields[5], task.task_type, where)
         tasks.append(task)
     names = [t.name for t in tasks]
     if not any(t.weight > 0 for t in tasks):
@@ -173,6 +172,22 @@ def parse_tasks(text: str | None, label_names: Sequence[str], class_counts: Mapp
     if len(set(names)) != len(names):
         raise ConfigError(f"--tasks: task names must differ, got {', '.join(names)}")
     return tasks
+
+
+def _metric(name: str, task_type: str, where: str) -> str:
+    """The registered name of a task's selection metric (an alias such as ``f1`` resolves to ``macro_f1``).
+
+    Raises:
+        ConfigError: an unknown metric (with close matches) or one for another task type.
+    """
+    try:
+        metric = metrics.lookup(name)
+    except UnknownComponentError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if task_type not in metric.task_types:
+        allowed = ", ".join(m.name for m in metrics.metrics_for(task_type))
+        raise ConfigError(f"{where}: metric {name!r} does not fit a {task_type} task; use one of {allowed}")
+    return metric.name
 
 
 def check_labels(tasks: Sequence[Task], labels: np.ndarray) -> None:

@@ -1,0 +1,127 @@
+"""Built-in training-batch augmenters: SpecAugment-style masking, mixup and feature-domain noise.
+
+They work on NumPy batches in model layout, so they need no TensorFlow; the time
+axis is 1 and the feature axis is the last (sequences) or the one before the
+channel axis (frames and volumes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from serzoo import Augmenter, Param, hookimpl
+
+from serzoo.core import layouts
+
+#: the layouts with a time axis (all but the utterance-level vector)
+TIME_LAYOUTS = tuple(lay.name for lay in layouts.LAYOUTS if lay.frame_level)
+
+
+def _feature_axis(x: np.ndarray) -> int:
+    """The feature axis of a batch, from the layout of that rank (batch axis counted)."""
+    return next(lay.feature_axis for lay in layouts.LAYOUTS if lay.rank == x.ndim - 1)
+
+
+def _masks(size: int, count: int, width: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean keep-mask over ``size`` positions with ``count`` bands of up to ``width`` (share) removed."""
+    keep = np.ones(size, dtype=bool)
+    longest = int(round(width * size))
+    for _ in range(count):
+        w = int(rng.integers(0, longest + 1)) if longest > 0 else 0
+        if w:
+            start = int(rng.integers(0, size - w + 1))
+            keep[start:start + w] = False
+    return keep
+
+
+def specaugment(time_masks=2, time_width=0.1, freq_masks=2, freq_width=0.15, p=1.0):
+    """Zero random bands of time steps and of features in each example (Park et al., 2019, without warping)."""
+
+    def augment(x, y, w, rng):
+        x = x.copy()
+        f_axis = _feature_axis(x)
+        for i in range(len(x)):
+            if rng.random() >= p:
+                continue
+            t_keep = _masks(x.shape[1], time_masks, time_width, rng)
+            f_keep = _masks(x.shape[f_axis], freq_masks, freq_width, rng)
+            x[i][~t_keep] = 0.0
+            view = np.moveaxis(x[i], f_axis, -1)
+            view[..., ~f_keep] = 0.0
+        return x, y, w
+
+    return augment
+
+
+def mixup(alpha=0.2):
+    """Mix each example with another of the batch: features, targets and weights alike (Zhang et al., 2018)."""
+
+    def augment(x, y, w, rng):
+        lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+        partner = rng.permutation(len(x))
+
+        def mix(a):
+            shape = (len(a),) + (1,) * (a.ndim - 1)
+            return lam.reshape(shape) * a + (1 - lam.reshape(shape)) * a[partner]
+
+        return mix(x), {k: mix(v) for k, v in y.items()}, {k: mix(v) for k, v in w.items()}
+
+    return augment
+
+
+def noise(snr_db=20.0, p=1.0):
+    """Add Gaussian noise to the features at ``snr_db`` below each example's own feature variance."""
+
+    def augment(x, y, w, rng):
+        x = x.copy()
+        for i in range(len(x)):
+            if rng.random() < p:
+                std = float(np.std(x[i])) * 10 ** (-snr_db / 20)
+                x[i] += rng.normal(0.0, std, size=x[i].shape).astype(np.float32)
+        return x, y, w
+
+    return augment
+
+
+def _check_shares(*names: str):
+    def check(options: Mapping[str, Any]) -> None:
+        for name in names:
+            if not 0 <= options[name] <= 1:
+                raise ValueError(f"{name}={options[name]} must be a share between 0 and 1")
+
+    return check
+
+
+def _check_mixup(options: Mapping[str, Any]) -> None:
+    if not options["alpha"] > 0:
+        raise ValueError(f"alpha={options['alpha']} must be positive")
+
+
+@hookimpl
+def serzoo_register_augmenters(register):
+    register(Augmenter(
+        name="specaugment", description="SpecAugment-style masking: random bands of time steps and of features set to 0",
+        factory=specaugment, layouts=TIME_LAYOUTS,
+        params=(
+            Param("time_masks", "int", 2, "number of time masks per example"),
+            Param("time_width", "float", 0.1, "longest time mask, as a share of the time steps"),
+            Param("freq_masks", "int", 2, "number of feature (frequency) masks per example"),
+            Param("freq_width", "float", 0.15, "longest feature mask, as a share of the features"),
+            Param("p", "float", 1.0, "probability that an example is masked"),
+        ),
+        check=_check_shares("time_width", "freq_width", "p"),
+    ))
+    register(Augmenter(
+        name="mixup", description="mixup: convex combinations of example pairs and of their targets",
+        factory=mixup, params=(Param("alpha", "float", 0.2, "Beta(alpha, alpha) of the mixing weight"),),
+        check=_check_mixup,
+    ))
+    register(Augmenter(
+        name="noise", description="Gaussian noise on the features at a signal-to-noise ratio per example",
+        factory=noise,
+        params=(Param("snr_db", "float", 20.0, "signal-to-noise ratio in dB"),
+                Param("p", "float", 1.0, "probability that an example gets noise")),
+        check=_check_shares("p"),
+    ))
