@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from serzoo.core import layouts
+from serzoo.core import layouts as _layouts  # for Augmenter, whose field ``layouts`` shadows the module
 from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -309,18 +310,19 @@ class Augmenter(Component):
     augmented training is reproducible and resumes exactly). It must not change the shapes.
 
     Args:
-        layouts: the model input layouts it can augment (see :data:`LAYOUTS`).
+        layouts: the model input layouts it can augment (see :data:`serzoo.core.layouts.LAYOUTS`).
         check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
     """
 
-    layouts: tuple[str, ...] = LAYOUTS
+    layouts: tuple[str, ...] = layouts.names()  # the module: the field is not bound yet
     check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
-        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        known = _layouts.names()
+        bad = [lay for lay in self.layouts if lay not in known]
         if not self.layouts or bad:
             raise RegistrationError(f"augmenter {self.name!r}: layouts must be a non-empty subset of "
-                                    f"{', '.join(LAYOUTS)}, got {self.layouts!r}")
+                                    f"{', '.join(known)}, got {self.layouts!r}")
 
     def row(self) -> dict[str, Any]:
         return {**super().row(), "layouts_in": ",".join(self.layouts)}
