@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
+from typing import Callable, Iterator
 
 import click
 from tabulate import tabulate
@@ -11,28 +14,57 @@ from tabulate import tabulate
 from serzoo.core import layouts
 
 
+@contextlib.contextmanager
+def progress_bar(quiet: bool, label: str = "Extracting features") -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a click bar on stderr (None when quiet).
+
+    The bar opens on the first call, when the total is known, and closes on leaving the block.
+    """
+    if quiet:
+        yield None
+        return
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr,
+                                          show_pos=True).__enter__())
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
 def _options_of_features(fn):
-    """Feature and shape options shared by ``build`` and ``demo``."""
+    """Feature and shape options shared by ``build`` and ``demo``.
+
+    The extractors' own options are not repeated here: they are declared once, by each
+    registered extractor (``serzoo show feature NAME``), and given with ``--feature-opt``;
+    the few common ones (:data:`~serzoo.data.features.SHARED_OPTIONS`) also have a flag
+    that sets them for every chosen extractor that declares them.
+    """
+    from serzoo.data.features import DEFAULT_FEATURES, SHARED_OPTIONS
+
     options = [
-        click.option("--feature", type=click.Choice(["logmel", "logspec", "raw"]), default="logmel", show_default=True,
-                     help="logmel: log mel filter-bank energies; logspec: log power spectrogram; raw: waveform frames."),
-        click.option("--n-mels", type=click.IntRange(1), default=40, show_default=True, help="Mel bands (logmel)."),
-        click.option("--sample-rate", type=click.IntRange(0), default=16000, show_default=True,
-                     help="Resample to this rate in Hz; 0 keeps the files' own rate."),
-        click.option("--win-ms", type=click.FloatRange(0, min_open=True), default=25.0, show_default=True,
-                     help="Analysis window in ms."),
-        click.option("--hop-ms", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
-                     help="Frame step in ms."),
-        click.option("--n-fft", type=click.IntRange(0), default=0, show_default=True,
-                     help="FFT length; 0: the next power of two at or above the window (512 at 16 kHz, 25 ms)."),
-        click.option("--fmin", type=click.FloatRange(0), default=20.0, show_default=True, help="Lowest mel edge in Hz."),
-        click.option("--fmax", type=click.FloatRange(0), default=0.0, show_default=True,
-                     help="Highest mel edge in Hz; 0: half the sample rate."),
+        click.option("--features", "--feature", "features", default=DEFAULT_FEATURES, show_default=True,
+                     metavar="NAMES", help="Feature extractors, comma-separated; several frame-level ones stack "
+                     "frame by frame, such as logmel,mfcc (see `serzoo list features`)."),
+        click.option("-F", "--feature-opt", "feature_opts", multiple=True, metavar="NAME.OPTION=VALUE",
+                     help="Option of one extractor, such as logmel.n_mels=64 or logmel.deltas=2; repeatable; "
+                          "overrides the shared flags below (see `serzoo show feature NAME`)."),
+        *[click.option(f"--{name.replace('_', '-')}", name, default=None, metavar="VALUE",
+                       help=f"{text} For every chosen extractor with option {name} (default: its own).")
+          for name, text in SHARED_OPTIONS.items()],
         click.option("--context", type=click.IntRange(1), default=1, show_default=True,
                      help="Consecutive frames per time step (context window)."),
-        click.option("--layout", type=click.Choice(layouts.buildable()), default="1d", show_default=True,
-                     help="; ".join(f"{lay}: {layouts.get(lay).file_shape_text}" for lay in layouts.buildable())
-                     + ", as SER_FEAT_EXT."),
+        click.option("--layout", type=click.Choice(["auto", *layouts.file_layouts()]), default="auto",
+                     show_default=True,
+                     help="; ".join(f"{lay}: {layouts.get(lay).file_shape_text}" for lay in layouts.file_layouts())
+                     + ", as SER_FEAT_EXT (flat for utterance-level features); auto: 1d, or flat for "
+                       "utterance-level features."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                      help="Feature precision in the file (SER_FEAT_EXT wrote float64)."),
     ]
@@ -77,10 +109,11 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
     from serzoo.data.database import open_database
 
     start = time.perf_counter()
-    path = build_database(
-        meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
-        class_names=list(class_names), max_steps=max_steps, progress=not quiet, **features,
-    )
+    with progress_bar(quiet) as progress:
+        path = build_database(
+            meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
+            class_names=list(class_names), max_steps=max_steps, progress=progress, **features,
+        )
     with open_database(path) as db:
         click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, {len(db.label_names)} labels, "
                    f"groupings {_groupings_text(db) or 'none'} in {time.perf_counter() - start:.1f} s", err=True)
@@ -103,8 +136,9 @@ def demo_command(output, seed, speakers, per_class, max_steps, quiet, **features
     """
     from serzoo.data.demo import make_demo
 
-    path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=not quiet,
-                     max_steps=max_steps, **features)
+    with progress_bar(quiet) as progress:
+        path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=progress,
+                         max_steps=max_steps, **features)
     click.echo(f"Wrote {path}", err=True)
 
 
@@ -128,8 +162,11 @@ def info_command(database, loader, fmt) -> None:
     click.echo(f"  rows: {info['rows']}, features as float32: {info['feature_mbytes']} MB")
     settings = info["attrs"].get("features")
     if isinstance(settings, dict):
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None and k != "extractors")
         click.echo(f"  features: {shown}")
+        for extractor in settings.get("extractors") or []:
+            options = ", ".join(f"{k}={v}" for k, v in (extractor.get("options") or {}).items())
+            click.echo(f"    {extractor.get('name')} (dim {extractor.get('dim')}): {options}")
     click.echo("")
     rows = []
     for task in info["tasks"]:

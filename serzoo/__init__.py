@@ -11,7 +11,7 @@ The package is laid out by the stages a run flows through:
 * :mod:`serzoo.training`: configuration, tasks, the fold loop, metrics and results.
 
 Plugin authors need only what this module exports: ``hookimpl`` and the
-component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Splitter``, ``Param``, ...).
+component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Splitter``, ``Feature``, ``Param``, ...).
 """
 
 import pluggy
@@ -22,6 +22,9 @@ __version__ = "0.2.0"
 hookimpl = pluggy.HookimplMarker("serzoo")
 
 # plain Python, no TensorFlow
-from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Param, Sampler, Splitter  # noqa: E402
+from serzoo.core.registry import (  # noqa: E402
+    Augmenter, Block, Feature, Loader, Loss, Metric, Param, Sampler, Splitter,
+)
 
-__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Loader", "Loss", "Metric", "Param", "Sampler", "Splitter"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Feature", "Loader", "Loss", "Metric", "Param", "Sampler",
+           "Splitter"]

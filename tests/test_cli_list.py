@@ -16,7 +16,7 @@ def test_version_and_help(invoke):
         assert command in out
 
 
-@pytest.mark.parametrize("kind", ["blocks", "losses", "samplers", "loaders"])
+@pytest.mark.parametrize("kind", ["blocks", "losses", "samplers", "loaders", "features"])
 def test_list_every_kind_as_table_and_json(invoke, kind):
     registered = [c.name for c in plugin_manager.registry(kind).list()]
     assert registered, f"the built-in plugins register {kind}"

@@ -87,3 +87,13 @@ def test_cli_demo(tmp_path, invoke):
         assert db.n_rows == 8 and db.example_shape == (150, 16) and db.group_names == ["0", "1"]
     result = invoke("data", "info", out)
     assert "neutral: 2, happy: 2, angry: 2, sad: 2" in result.output
+
+
+def test_cli_demo_takes_any_registered_features(tmp_path, invoke):
+    out = tmp_path / "d.h5"
+    result = invoke("data", "demo", "-o", out, "--speakers", "2", "--per-class", "1", "-q",
+                    "--features", "mfcc", "-F", "mfcc.deltas=1", "--max-steps", "50")
+    assert result.exit_code == 0, result.output
+    with open_database(out) as db:
+        assert db.example_shape == (50, 26)
+        assert db.attrs["features"]["extractors"][0]["name"] == "mfcc"

@@ -286,10 +286,11 @@ def test_the_option_choices_follow_the_table(grid):
     loaders.serzoo_register_loaders(found.append)
     choices = {(c.name, p.name): p.choices for c in found for p in c.params if p.name == "layout"}
     assert choices[("h5", "layout")] == ("auto", "1d", "2d", "3d", "4d", "flat")
-    assert choices[("audio", "layout")] == ("1d", "2d", "3d", "4d")
+    # the builder writes every layout: frame-level extractors the ones with time, utterance-level ones flat
+    assert choices[("audio", "layout")] == ("auto", "1d", "2d", "3d", "4d", "flat")
     command = click.command()(cli_data._options_of_features(lambda **kw: None))
     layout = next(p for p in command.params if p.name == "layout")
-    assert list(layout.type.choices) == ["1d", "2d", "3d", "4d"] and "4d: (N, T, C, D)" in layout.help
+    assert list(layout.type.choices) == ["auto", "1d", "2d", "3d", "4d", "flat"] and "4d: (N, T, C, D)" in layout.help
     assert "grid" in cli_build.layout_choice().choices and "4d" in cli_build.layout_choice().choices
 
 

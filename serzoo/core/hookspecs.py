@@ -141,6 +141,23 @@ def serzoo_register_augmenters(register):
 
 
 @hookspec
+def serzoo_register_features(register):
+    """Register feature extractors; runs each time the feature registry is built, so possibly more than once.
+
+    The registry is built on first use and rebuilt whenever plugins are added
+    or removed: register the same extractors every time. ``serzoo data build
+    --features NAME`` and the audio loader use them.
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Feature`; name
+            rules and clashes as for blocks.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts, and again if plugins change.
 

@@ -29,7 +29,7 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Augmenter, Block, Loader, Loss, Metric, Registry, Sampler, Splitter
+from serzoo.core.registry import Augmenter, Block, Feature, Loader, Loss, Metric, Registry, Sampler, Splitter
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
@@ -51,6 +51,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "metrics": ("serzoo_register_metrics", Metric),
     "augmenters": ("serzoo_register_augmenters", Augmenter),
     "splitters": ("serzoo_register_splitters", Splitter),
+    "features": ("serzoo_register_features", Feature),
 }
 
 
@@ -298,7 +299,7 @@ def _build_registry(kind: str) -> Registry:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of one kind: ``blocks``, ``losses``, ``samplers``, ``loaders``, ``metrics``, ``augmenters`` or ``splitters``."""
+    """The registry of one kind: a key of :data:`KINDS` (``blocks``, ``losses``, ..., ``features``)."""
     state = _state_or_load()
     if kind not in state.registries:
         state.registries[kind] = _build_registry(kind)
@@ -331,3 +332,7 @@ def augmenters() -> Registry[Augmenter]:
 
 def splitters() -> Registry[Splitter]:
     return registry("splitters")
+
+
+def features() -> Registry[Feature]:
+    return registry("features")

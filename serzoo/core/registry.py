@@ -385,6 +385,43 @@ class Splitter(Component):
         return {**super().to_dict(), "grouping": self.grouping or None}
 
 
+#: what a feature extractor returns for one utterance: a sequence of frames, or one vector
+FEATURE_LEVELS = ("frame", "utterance")
+
+
+@dataclass
+class Feature(Component):
+    """A feature extractor: ``factory(**options) -> extractor``, turning audio into features.
+
+    The extractor has ``dim`` (values per frame, or per utterance) and, at frame
+    level, ``hop_ms`` (the frame step in milliseconds; extractors stack frame by
+    frame only with equal steps); it may have ``sample_rate`` (the rate it works
+    at). It is called as ``extractor(samples, sample_rate)`` with mono float32
+    samples at any rate, resamples them itself as needed
+    (:func:`serzoo.data.audio.resample`), and returns float32 ``(frames, dim)``
+    (frame level) or ``(dim,)`` (utterance level). The factory checks its options
+    (``ConfigError`` with one line) and may import TensorFlow or other heavy
+    libraries. An option named ``sample_rate`` given as 0 means "the files' own
+    rate": the builder fills in the rate of the files before calling the factory.
+
+    Args:
+        level: ``frame`` (a sequence of frames per utterance: the 1d/2d/3d layouts)
+            or ``utterance`` (one vector per utterance: the flat layout).
+    """
+
+    level: str = "frame"
+
+    def __post_init__(self):
+        if self.level not in FEATURE_LEVELS:
+            raise RegistrationError(f"feature {self.name!r}: level {self.level!r} is not one of {', '.join(FEATURE_LEVELS)}")
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "level": self.level}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "level": self.level}
+
+
 C = TypeVar("C", bound=Component)
 
 

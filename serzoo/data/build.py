@@ -13,19 +13,19 @@ column, so training can split by any of them (``serzoo train --group-by``).
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from serzoo import __version__
-from serzoo.core import layouts
-from serzoo.data.audio import FeatureExtractor, FeatureSettings, wav_header
+from serzoo.core import layouts, plugin_manager
 from serzoo.core.files import atomic_path
+from serzoo.data.audio import audio_info
+from serzoo.data.features import (DEFAULT_FEATURES, SHARED_OPTIONS, FeatureStack, feature_attrs, plan_features,
+                                  with_file_rate)
 from serzoo.data.grouping import Grouping
 from serzoo.data.h5io import LENGTHS_DATASET, UTTERANCE_DATASET, encode_attrs, write_groupings
 from serzoo.core.errors import ConfigError, DataError
@@ -117,6 +117,18 @@ def parse_class_names(specs: Sequence[str] | dict | None) -> dict[str, list[str]
     return out
 
 
+@dataclass
+class _Table:
+    """The labels and groups of a meta table, with the order rows are written in."""
+
+    label_names: list[str]
+    label_values: np.ndarray
+    classes: dict[str, list[str]]
+    group_cols: list[int]
+    groupings: list[Grouping]
+    order: list[int]
+
+
 def _group_columns(meta: MetaTable, group: Sequence[str] | str | None) -> list[int]:
     """Columns named by ``--group`` (a list or comma-separated; ``auto``: the first usual one there is)."""
     if group == "auto":
@@ -149,68 +161,10 @@ def _order_by_groups(meta: MetaTable, cols: list[int]) -> tuple[list[int], list[
     return order.tolist(), [g.reordered(order) for g in groupings]
 
 
-def build_database(
-    meta_path,
-    out_path,
-    *,
-    labels: Sequence[str] | str | None = None,
-    group: Sequence[str] | str | None = "auto",
-    feature: str = "logmel",
-    n_mels: int = 40,
-    sample_rate: int = 16000,
-    win_ms: float = 25.0,
-    hop_ms: float = 10.0,
-    n_fft: int = 0,
-    fmin: float = 20.0,
-    fmax: float = 0.0,
-    max_steps: int = 0,
-    context: int = 1,
-    layout: str = "1d",
-    class_names: Sequence[str] | dict | None = None,
-    dtype: str = "float32",
-    progress: bool = True,
-) -> Path:
-    """Extract features for every wav of a meta table and write an HDF5 database.
-
-    Args:
-        meta_path: the tab-separated meta table.
-        out_path: the ``.h5`` file to write (replaced atomically when complete).
-        labels: label column names (list or comma-separated); default: every column
-            after the first except the group columns.
-        group: the columns whose values define the groupings folds can be made of (speakers,
-            corpora, official folds; list or comma-separated), the first ordering the rows and
-            giving ``start_indice``/``end_indice``; an empty cell puts its row in no group of
-            that column; ``"auto"`` takes a column named speaker, group, corpus or session if
-            there is one; ``None`` or ``""`` writes no groups.
-        feature, n_mels, sample_rate, win_ms, hop_ms, n_fft, fmin, fmax: see
-            :class:`~serzoo.data.audio.FeatureSettings`.
-        max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
-            longest utterance, capped at 1000; time steps are ``max_steps // context``.
-        context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
-        layout: a file layout built from frames (see :mod:`serzoo.core.layouts`):
-            ``1d`` (N, T, C*D), ``2d`` (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D).
-        class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
-        dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
-        progress: show a progress bar on stderr.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ConfigError: options that do not fit the table or each other.
-        DataError: a bad meta table or an unreadable wav file, naming it.
-    """
-    import h5py
-
-    meta = read_meta(meta_path)
-    out_path = Path(out_path)
-    if layout not in layouts.buildable():  # the extractors give frames; flat takes utterance-level vectors
-        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(layouts.buildable())}")
-    if context < 1 or max_steps < 0:
-        raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
+def _table(meta: MetaTable, labels, group, class_names) -> _Table:
+    """Label columns (checked against the class names) and groups of the meta table."""
     group_cols = _group_columns(meta, group)
+    order, groupings = _order_by_groups(meta, group_cols)
     if isinstance(labels, str):
         labels = [n.strip() for n in labels.split(",") if n.strip()]
     label_cols = [meta.column(n, "--labels") for n in labels] if labels else [
@@ -228,79 +182,165 @@ def build_database(
         if bad.size:
             raise DataError(f"{meta.path} line {bad[0] + 2}: {name} {column[bad[0]]} is outside the {len(names)} "
                             f"classes given by --class-names (0..{len(names) - 1})")
+    return _Table(label_names, label_values, classes, group_cols, groupings, order)
 
-    order, groupings = _order_by_groups(meta, group_cols)
+
+def _check_layout(layout: str, level: str, context: int, max_steps: int, dtype: str) -> layouts.Layout:
+    """The file layout for the extractors' level (``auto``: 1d for frames, the flat one for utterances)."""
+    frame_level = level == "frame"
+    if layout == "auto":
+        layout = "1d" if frame_level else layouts.buildable(frame_level=False)[0]
+    if layout not in layouts.file_layouts():
+        raise ConfigError(f"--layout {layout!r}: choose one of {', '.join(layouts.file_layouts())} or auto")
+    chosen = layouts.get(layout)
+    if chosen.frame_level != frame_level:
+        need = " or ".join(layouts.buildable(frame_level))
+        raise ConfigError(f"--layout {layout}: {level}-level features are stored in the {need} layout")
+    if context < 1 or max_steps < 0:
+        raise ConfigError(f"--context {context} must be at least 1 and --max-steps {max_steps} not negative")
+    if not frame_level and context != 1:
+        raise ConfigError(f"--context {context}: utterance-level features have no frames to group")
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"--dtype {dtype!r}: choose float32 or float64")
+    return chosen
+
+
+def _time_steps(stack: FeatureStack, wavs: list[Path], headers, max_steps: int, context: int) -> tuple[int, int]:
+    """``max_steps`` (0: the frames of the longest file, capped) and the time steps it makes."""
+    if not max_steps:
+        longest = max(range(len(wavs)), key=lambda i: headers[i][0] / headers[i][1])
+        max_steps = min(len(stack.from_file(wavs[longest])), AUTO_MAX_STEPS_CAP)
+    steps = max_steps // context
+    if steps < 1:
+        raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
+    return max_steps, steps
+
+
+def build_database(
+    meta_path,
+    out_path,
+    *,
+    labels: Sequence[str] | str | None = None,
+    group: Sequence[str] | str | None = "auto",
+    features: Sequence[str] | str = DEFAULT_FEATURES,
+    feature_opts=None,
+    max_steps: int = 0,
+    context: int = 1,
+    layout: str = "auto",
+    class_names: Sequence[str] | dict | None = None,
+    dtype: str = "float32",
+    progress: Callable[[int, int], None] | None = None,
+    **shared_options: Any,
+) -> Path:
+    """Extract features for every audio file of a meta table and write an HDF5 database.
+
+    Args:
+        meta_path: the tab-separated meta table.
+        out_path: the ``.h5`` file to write (replaced atomically when complete).
+        labels: label column names (list or comma-separated); default: every column
+            after the first except the group column.
+        group: the columns whose values define the groupings folds can be made of (speakers,
+            corpora, official folds; list or comma-separated), the first ordering the rows and
+            giving ``start_indice``/``end_indice``; an empty cell puts its row in no group of
+            that column; ``"auto"`` takes a column named speaker, group, corpus or session if
+            there is one; ``None`` or ``""`` writes no groups.
+        features: registered extractors (``serzoo list features``), stacked in this order.
+        feature_opts: their options, as ``NAME.OPTION=VALUE`` strings or ``{name: {option: value}}``.
+        max_steps: frames kept per utterance (SER_FEAT_EXT's ``-m_steps``); 0 uses the
+            longest utterance, capped at 1000; time steps are ``max_steps // context``.
+        context: consecutive frames per time step (SER_FEAT_EXT's ``-c_len``).
+        layout: a file layout (see :mod:`serzoo.core.layouts`): ``1d`` (N, T, C*D), ``2d``
+            (N, T, 1, C, D) or ``3d`` (N, 1, T, C, D) for frame-level features, ``flat`` (N, D)
+            for utterance-level ones; ``auto`` picks 1d or flat by the extractors' level.
+        class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
+        dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
+        progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
+        **shared_options: options for every chosen extractor that declares them
+            (:data:`~serzoo.data.features.SHARED_OPTIONS`: ``sample_rate``, ``n_mels``, ...).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: options that do not fit the table, the extractors or each other.
+        DataError: a bad meta table or an unreadable audio file, naming it.
+    """
+    unknown = sorted(set(shared_options) - set(SHARED_OPTIONS))
+    if unknown:
+        raise TypeError(f"build_database() got unexpected keyword arguments: {', '.join(unknown)}")
+    progress = progress if callable(progress) else None  # tolerate the former progress=True/False
+    meta = read_meta(meta_path)
+    specs = plan_features(features, feature_opts, shared_options)
+    layout = _check_layout(layout, plugin_manager.features().get(specs[0].name).level, context, max_steps, dtype)
+    table = _table(meta, labels, group, class_names)
     wavs = meta.wav_paths()
     missing = [p for p in wavs if not p.is_file()]
     if missing:
         raise DataError(f"{meta.path}: {len(missing)} of {len(wavs)} wav files are missing; the first is {missing[0]}")
-
-    # Headers first: catches non-PCM files before any work, and fixes the rate and length.
-    headers = [wav_header(p) for p in wavs]
+    # Headers first: catches undecodable files before any work, and fixes the rates and lengths.
+    headers = [audio_info(p) for p in wavs]
     rates = {r for _, r in headers}
-    if not sample_rate and len(rates) > 1:
-        raise ConfigError(f"the wav files have several sample rates ({', '.join(map(str, sorted(rates)))}); "
-                          "choose one with --sample-rate")
-    settings = FeatureSettings(feature, sample_rate, win_ms, hop_ms, n_fft, n_mels, fmin, fmax).resolved(min(rates))
-    if not max_steps:
-        longest = max(settings.n_frames(int(round(n * settings.sample_rate / r))) for n, r in headers)
-        max_steps = min(longest, AUTO_MAX_STEPS_CAP)
-    steps = max_steps // context
-    if steps < 1:
-        raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
-
-    extractor = FeatureExtractor(settings)
-    n, dim = len(order), settings.dim
-    shape = layouts.get(layout).file_shape(n, steps, context, dim)
-    row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
-    chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
+    stack = FeatureStack(with_file_rate(specs, rates))
+    frame_level = layout.frame_level
+    max_steps, steps = _time_steps(stack, wavs, headers, max_steps, context) if frame_level else (0, 1)
+    shape_keys = {"max_steps": max_steps, "context": context, "time_steps": steps} if frame_level else {}
     attrs = {
         "creator": f"serzoo {__version__}",
-        "layout": layout,
-        "label_names": label_names,
-        "class_names": classes,
-        "group_column": groupings[0].name if groupings else None,
-        "group_names": groupings[0].names if groupings else [],
-        "sample_rate": settings.sample_rate,
-        "features": {**settings.to_dict(), "max_steps": max_steps, "context": context, "time_steps": steps},
+        "layout": layout.file_layout,
+        "label_names": table.label_names,
+        "class_names": table.classes,
+        "group_column": table.groupings[0].name if table.groupings else None,
+        "group_names": table.groupings[0].names if table.groupings else [],
+        "sample_rate": stack.sample_rate or min(rates),
+        "features": feature_attrs(stack, **shape_keys),
         "source": str(meta.path),
     }
+    _write(Path(out_path), meta, table, stack, wavs, (layout, steps, context, dtype), attrs, progress)
+    return Path(out_path)
+
+
+def _write(out_path: Path, meta: MetaTable, table: _Table, stack: FeatureStack, wavs, shape_options: tuple,
+           attrs: dict, progress) -> None:
+    """Write the datasets and attributes to a temporary file, extract into it, then publish it."""
+    import h5py
+
+    layout, steps, context, dtype = shape_options
+    order, n = table.order, len(table.order)
+    shape = layout.file_shape(n, steps, context, stack.dim)
+    row_bytes = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
+    chunk_rows = max(1, min(n, (1 << 20) // max(1, row_bytes)))
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as hf:
         feat = hf.create_dataset("feat", shape=shape, dtype=dtype, chunks=(chunk_rows, *shape[1:]))
-        hf.create_dataset("label", data=label_values[order].astype(np.float64))
-        if groupings:  # SER_FEAT_EXT's ranges for the first grouping; every grouping per row
-            counts = np.asarray(groupings[0].sizes())
+        hf.create_dataset("label", data=table.label_values[order].astype(np.float64))
+        if table.groupings:  # SER_FEAT_EXT's ranges for the first grouping; every grouping per row
+            counts = np.asarray(table.groupings[0].sizes())
             ends = np.cumsum(counts)
             hf.create_dataset("start_indice", data=(ends - counts).astype(np.float64))
             hf.create_dataset("end_indice", data=ends.astype(np.float64))
-            write_groupings(hf, groupings)
+            write_groupings(hf, table.groupings)
         hf.create_dataset(UTTERANCE_DATASET, data=[meta.rows[i][0] for i in order],
                           dtype=h5py.string_dtype())
         hf.attrs.update(encode_attrs(attrs))
         lengths = np.zeros(n, np.int32)
-        _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress)
-        hf.create_dataset(LENGTHS_DATASET, data=lengths)
-    return out_path
+        _extract(stack, wavs, order, feat, lengths, layout, steps, context, progress)
+        if layout.frame_level:  # an utterance-level row has no padding to mark
+            hf.create_dataset(LENGTHS_DATASET, data=lengths)
 
 
-def _extract(extractor, wavs, order, feat, lengths, layout, steps, context, progress) -> None:
-    """Fill ``feat`` row by row, writing in blocks, with an optional progress bar on stderr."""
-    import click
-
-    bar = (click.progressbar(length=len(order), label="Extracting features", file=sys.stderr, show_pos=True)
-           if progress else contextlib.nullcontext())
+def _extract(stack: FeatureStack, wavs, order, feat, lengths, layout: layouts.Layout, steps, context,
+             progress) -> None:
+    """Fill ``feat`` row by row, writing in blocks, reporting ``progress(done, total)`` after each row."""
     buffer, first = [], 0
-    with bar:
-        for i, src in enumerate(order):
-            row, used = layouts.get(layout).arrange(extractor.from_file(wavs[src]), steps, context)
-            buffer.append(row)
-            lengths[i] = used
-            if len(buffer) == _WRITE_ROWS or i == len(order) - 1:
-                feat[first:first + len(buffer)] = np.stack(buffer)
-                first += len(buffer)
-                buffer = []
-            if progress:
-                bar.update(1)
+    for i, src in enumerate(order):
+        row, used = layout.arrange(stack.from_file(wavs[src]), steps, context)
+        buffer.append(row)
+        lengths[i] = used
+        if len(buffer) == _WRITE_ROWS or i == len(order) - 1:
+            feat[first:first + len(buffer)] = np.stack(buffer)
+            first += len(buffer)
+            buffer = []
+        if progress is not None:
+            progress(i + 1, len(order))
 
 
 def cached_build(meta_path, cache_folder, **options) -> Path:

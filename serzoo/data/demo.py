@@ -14,6 +14,7 @@ import os
 import tempfile
 import wave
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def write_demo_audio(folder, seed: int = 0, speakers: int = 6, per_class: int = 
 
 
 def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
-              progress: bool = False, **feature_options) -> Path:
+              progress: Callable[[int, int], None] | None = None, **feature_options) -> Path:
     """Generate the demo corpus and build it into an HDF5 database.
 
     Args:
@@ -120,13 +121,13 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
         seed: seeds speakers and utterances; the same seed gives the same corpus.
         speakers: synthetic speakers (the groups, for leave-one-speaker-out).
         per_class: utterances per emotion and speaker.
-        progress: show feature extraction progress on stderr.
-        **feature_options: passed to :func:`build_database` (``n_mels``, ``layout``, ...).
+        progress: called as ``progress(done, total)`` during feature extraction.
+        **feature_options: passed to :func:`build_database` (``features``, ``feature_opts``, ``layout``, ...).
 
     Returns:
         The path written. Labels: ``emotion`` (4 classes), ``arousal`` and ``valence`` (2 each).
     """
-    options = {"n_mels": 40, "max_steps": 150, **feature_options}  # 1.5 s keeps training fast
+    options = {"max_steps": 150, **feature_options}  # 1.5 s keeps training fast
     with tempfile.TemporaryDirectory(prefix="serzoo-demo-") as tmp:
         meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class)
         return build_database(
