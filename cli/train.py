@@ -153,5 +153,35 @@ def _print_dry_run(prep) -> None:
         click.echo(f"{split.name}: {groups}rows " + json.dumps(split.sizes()))
 
 
+
+
+@click.command("fuse")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the fused results (results.json, results.txt, per-fold predictions).")
+def fuse(runs, output) -> None:
+    """Fuse finished runs on one corpus: average their test outputs fold by fold (equal weights).
+
+    \b
+    The runs must share the corpus (labels and groups), the protocol and the folds; their
+    feature databases and models may differ (late fusion of, say, functionals and LLDs).
+    Example:
+      serzoo fuse runs/emodb-mlp runs/emodb-cnn -o runs/emodb-fused
+    """
+    from serzoo.data.database import open_database
+    from serzoo.training.fusion import fuse_runs
+    from serzoo.training.rundir import load_config
+
+    out = Path(output)
+    if (out / "results.json").exists():
+        raise ConfigError(f"{out} already holds results; choose another -o")
+    config = load_config(Path(runs[0]))
+    with open_database(config.data) as db:
+        labels = db.labels
+    fuse_runs([Path(r) for r in runs], out, labels)
+    click.echo((out / "results.txt").read_text())
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(train)
+    cli.add_command(fuse)

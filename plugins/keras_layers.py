@@ -106,3 +106,17 @@ def activate(x, activation: str, batchnorm: bool, name: str):
 def highway_gate(x, h, t, name: str):
     """Combine input, transform and gate with :class:`HighwayGate`."""
     return HighwayGate(name=name)([x, h, t])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StatsPooling(keras.layers.Layer):
+    """Mean and standard deviation over time of a (batch, T, F) sequence: (batch, 2F)."""
+
+    def call(self, inputs):
+        mean = keras.ops.mean(inputs, axis=1)
+        # the epsilon keeps the gradient of sqrt finite on constant (zero-padded) steps
+        std = keras.ops.sqrt(keras.ops.maximum(keras.ops.var(inputs, axis=1), 0.0) + 1e-6)
+        return keras.ops.concatenate([mean, std], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None if input_shape[-1] is None else 2 * input_shape[-1])

@@ -1,4 +1,4 @@
-"""Temporal pooling blocks: a sequence of vectors to one vector, by average or by attention.
+"""Temporal pooling blocks: a sequence of vectors to one vector, by average, statistics or attention.
 
 Metadata only; the Keras code is in :mod:`serzoo.plugins.temporal_layers`,
 imported when a model is built.
@@ -15,6 +15,12 @@ def build_avgpool(x, *, name: str):
     from serzoo.plugins.temporal_layers import average_pool
 
     return average_pool(x, name=name)
+
+
+def build_statspool(x, *, name: str):
+    from serzoo.plugins.temporal_layers import stats_pool
+
+    return stats_pool(x, name=name)
 
 
 def build_attention(x, **options):
@@ -36,6 +42,14 @@ def serzoo_register_blocks(register):
         factory=build_avgpool,
         layouts_in=("sequence",),
         layout_out="vector",
+    ))
+    register(Block(
+        name="statspool",
+        description="Statistics pooling over time: the mean and standard deviation of every feature",
+        factory=build_statspool,
+        layouts_in=("sequence",),
+        layout_out="vector",
+        layer_modules=("serzoo.plugins.keras_layers",),
     ))
     register(Block(
         name="attention",

@@ -28,6 +28,13 @@ def average_pool(x, *, name: str):
     return layers.GlobalAveragePooling1D(name=f"{name}_avg")(x)
 
 
+def stats_pool(x, *, name: str):
+    """Mean and standard deviation of a (batch, T, F) sequence over time (x-vector style statistics pooling)."""
+    from serzoo.plugins.keras_layers import StatsPooling
+
+    return StatsPooling(name=f"{name}_stats")(x)
+
+
 def attention_pool(x, *, name: str, units: int, l2: float):
     """Pool a (batch, T, F) sequence with learned attention weights over time."""
     return AttentionPooling(units, kernel_regularizer=regularizer(l2), name=f"{name}_attention")(x)
