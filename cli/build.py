@@ -83,7 +83,7 @@ def layout_choice() -> click.Choice:
 
 
 def _from_data(path: str, heads: str | None):
-    from serzoo.data.database import open_database
+    from serzoo.data.loading import open_database
 
     with open_database(path) as db:
         if heads:

@@ -106,7 +106,7 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
       serzoo data build meta.tsv -o db.h5 --group speaker,fold    # then: serzoo train --group-by fold
     """
     from serzoo.data.build import build_database
-    from serzoo.data.database import open_database
+    from serzoo.data.loading import open_database
 
     start = time.perf_counter()
     with progress_bar(quiet) as progress:
@@ -149,7 +149,7 @@ def demo_command(output, seed, speakers, per_class, max_steps, quiet, **features
               help="Output tables or machine-readable JSON.")
 def info_command(database, loader, fmt) -> None:
     """Show the layout, shapes, tasks with class counts, and groups with sizes of DATABASE."""
-    from serzoo.data.database import open_database
+    from serzoo.data.loading import open_database
 
     with open_database(database, loader=loader) as db:
         info = db.describe()

@@ -168,7 +168,7 @@ def fuse(runs, output) -> None:
     Example:
       serzoo fuse runs/emodb-mlp runs/emodb-cnn -o runs/emodb-fused
     """
-    from serzoo.data.database import open_database
+    from serzoo.data.loading import open_database
     from serzoo.training.fusion import fuse_runs
     from serzoo.training.rundir import load_config
 

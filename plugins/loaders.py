@@ -14,12 +14,6 @@ from serzoo.core.registry import Loader, Param
 from serzoo.data.features import DEFAULT_FEATURES, SHARED_OPTIONS
 
 
-def _open_h5(path, layout="auto"):
-    from serzoo.data.h5io import read_h5
-
-    return read_h5(path, layout=layout)
-
-
 def _open_audio(path, labels="", group="auto", class_names="", features=DEFAULT_FEATURES, feature_opts="",
                 max_steps=0, context=1, layout="auto", dtype="float32", **shared):
     from serzoo.data.build import cached_build
@@ -39,16 +33,6 @@ def _open_audio(path, labels="", group="auto", class_names="", features=DEFAULT_
 
 @hookimpl
 def serzoo_register_loaders(register):
-    register(Loader(
-        name="h5",
-        description="HDF5 feature database in SER_FEAT_EXT format (feat, label, start_indice/end_indice)",
-        factory=_open_h5,
-        patterns=("*.h5", "*.hdf5"),
-        params=(
-            Param("layout", "choice", "auto", "file layout; auto reads the layout attribute or the shape",
-                  choices=("auto", *layouts.file_layouts())),
-        ),
-    ))
     register(Loader(
         name="audio",
         description="tab-separated meta table of audio files and integer labels, built to features (cached)",

@@ -14,7 +14,7 @@ import pytest
 from serzoo.data.audio import audio_info, read_audio, resample
 from serzoo.data.features import FeatureStack, plan_features
 from serzoo.data.build import build_database
-from serzoo.data.database import open_database
+from serzoo.data.loading import open_database
 from serzoo.core.errors import ConfigError, DataError
 
 

@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from serzoo.data.database import Database, open_database
+from serzoo.data.database import Database
+from serzoo.data.loading import open_database
 from serzoo.core.errors import DataError, UnknownComponentError
 from serzoo.core.registry import Loader
 

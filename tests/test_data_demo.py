@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from serzoo.data import demo
-from serzoo.data.database import open_database
+from serzoo.data.loading import open_database
 from serzoo.data.splits import make_splits
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serzoo.data.database import open_database
+from serzoo.data.loading import open_database
 
 
 def _emodb() -> Path | None:

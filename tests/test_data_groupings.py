@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from serzoo.core.errors import DataError
-from serzoo.data.database import Database, open_database
+from serzoo.data.database import Database
+from serzoo.data.loading import open_database
 from serzoo.data.grouping import Grouping
 from serzoo.data.splits import UnusedRowsWarning, make_splits
 from serzoo.training.config import TrainConfig

@@ -15,7 +15,7 @@ from serzoo import Feature, Param
 from serzoo.core import plugin_manager
 from serzoo.core.errors import ConfigError, DataError, UnknownComponentError
 from serzoo.data.build import build_database
-from serzoo.data.database import open_database
+from serzoo.data.loading import open_database
 from serzoo.data.features import FeatureSpec, FeatureStack, plan_features, recorded_features, with_file_rate
 
 

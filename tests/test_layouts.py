@@ -190,7 +190,8 @@ def _grid_file(path, n_per=8, groups=4):
 
 
 def test_the_reader_follows_the_table(grid, tmp_path, monkeypatch):
-    from serzoo.data.database import Database, open_database
+    from serzoo.data.database import Database
+    from serzoo.data.loading import open_database
 
     path, feat = _grid_file(tmp_path / "grid.h5")
     with open_database(path) as db:
@@ -221,7 +222,7 @@ def _wav_corpus(folder, count=4):
 
 def test_the_builder_follows_the_table(grid, tmp_path, monkeypatch):
     from serzoo.data.build import build_database
-    from serzoo.data.database import open_database
+    from serzoo.data.loading import open_database
 
     meta = _wav_corpus(tmp_path)
     options = dict(n_mels=DIM, max_steps=8, context=2, layout="4d", progress=False)
@@ -280,9 +281,11 @@ def test_the_option_choices_follow_the_table(grid):
 
     from serzoo.cli import build as cli_build
     from serzoo.cli import data as cli_data
+    from serzoo.data import loading
     from serzoo.plugins import loaders
 
     found = []
+    loading.serzoo_register_loaders(found.append)
     loaders.serzoo_register_loaders(found.append)
     choices = {(c.name, p.name): p.choices for c in found for p in c.params if p.name == "layout"}
     assert choices[("h5", "layout")] == ("auto", "1d", "2d", "3d", "4d", "flat")

@@ -11,7 +11,8 @@ import pytest
 
 from serzoo.core import plugin_manager
 from serzoo.core.errors import ConfigError
-from serzoo.data.database import Database, open_database
+from serzoo.data.database import Database
+from serzoo.data.loading import open_database
 from serzoo.training.config import TrainConfig
 from serzoo.training.streaming import use_streaming
 from spies import batch_spy_block, index_spy_sampler, write_db

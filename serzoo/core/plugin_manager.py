@@ -40,7 +40,9 @@ BUILTIN_DISTRIBUTION = Registry.BUILTIN_DISTRIBUTION
 #: Modules of the core that implement hooks themselves (the components a default run
 #: needs, such as the no-op sampler): registered first, under their module name, and
 #: never disabled, so turning every plugin off still leaves a working core.
-CORE_PLUGINS: tuple[str, ...] = ("serzoo.training.defaults", "serzoo.training.metrics", "serzoo.data.splitters")
+CORE_PLUGINS: tuple[str, ...] = (
+    "serzoo.training.defaults", "serzoo.training.metrics", "serzoo.data.splitters", "serzoo.data.loading",
+)
 
 #: registry kind -> (hook name, component class)
 KINDS: dict[str, tuple[str, type]] = {

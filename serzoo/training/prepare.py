@@ -13,7 +13,8 @@ from typing import Any
 from serzoo.core.errors import ConfigError
 from serzoo.core.plugin_manager import augmenters, losses, samplers
 from serzoo.core.registry import Augmenter, Sampler
-from serzoo.data.database import Database, open_database
+from serzoo.data.database import Database
+from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
