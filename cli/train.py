@@ -86,6 +86,10 @@ def _echo(message: str) -> None:
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
               help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
+@click.option("--checkpoint-every", "checkpoint_seconds", type=float, default=TrainConfig.checkpoint_seconds,
+              show_default=True, metavar="SECONDS",
+              help="Write the resumable checkpoint at most this often (and after the last epoch); 0: every epoch. "
+                   "--resume continues exactly from the last one.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where models, logs and results go; default: runs/TIMESTAMP-BLOCKS.")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True), default=None,

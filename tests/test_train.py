@@ -161,7 +161,7 @@ def _train_cmd(tiny_db, run_dir, *extra):
     code = "import sys; from serzoo.cli import main; sys.argv[0] = 'serzoo'; main()"
     return [sys.executable, "-c", code, "train", "--data", str(tiny_db), "--tasks", "emotion:3:0",
             "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--dropout", "0.3", "--epochs", "6", "--patience", "0",
-            "--max-folds", "2", "--batch-size", "8", "--no-jit", "--seed", "3", *extra]
+            "--max-folds", "2", "--batch-size", "8", "--no-jit", "--seed", "3", "--checkpoint-every", "0", *extra]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ selection state (best score, best epoch, epochs without improvement) in one
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -35,15 +36,20 @@ class FoldCheckpoint(keras.callbacks.Callback):
         epochs: the planned number of epochs (for progress lines).
         metadata: serzoo metadata stored with the checkpoint.
         where: names the fold in messages, such as ``fold 3 (fold2)``.
+        every_seconds: write the resumable checkpoint after an epoch only when this many seconds
+            have passed since the last one (and always after the last epoch); 0: every epoch.
+            A resume continues exactly from the last checkpoint, so this trades the work a
+            kill -9 can lose against the time spent writing the model.
     """
 
     def __init__(self, *, last_path: Path, best_path: Path, state: dict | None, patience: int,
                  validate: Callable | None, epoch_state: dict, echo: Callable[[str], None], epochs: int,
-                 metadata: dict, where: str = "this fold"):
+                 metadata: dict, where: str = "this fold", every_seconds: float = 0.0):
         super().__init__()
         self.last_path, self.best_path = Path(last_path), Path(best_path)
         self.patience, self.validate, self.epoch_state = patience, validate, epoch_state
         self.echo, self.epochs, self.metadata, self.where = echo, epochs, metadata, where
+        self.every_seconds, self.saved_at, self.pending_best = every_seconds, time.monotonic(), None
         state = state or {}
         self.best_score = state.get("best_score", float("-inf"))
         self.best_epoch = state.get("best_epoch", -1)
@@ -51,6 +57,21 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.wait = state.get("wait", 0)
         self.last_epoch = state.get("epoch", -1)
         self.finished = bool(state.get("finished", False)) or self.last_epoch + 1 >= epochs
+
+    def _checkpoint(self, epoch: int) -> None:
+        """Write the best weights so far (if they changed) and then the resumable state of this epoch."""
+        if self.pending_best is not None:
+            current = self.model.get_weights()
+            self.model.set_weights(self.pending_best)
+            with atomic_path(self.best_path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+            self.model.set_weights(current)
+            self.pending_best = None
+        state = {"epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
+                 "best_report": self.best_report, "wait": self.wait, "finished": self.finished,
+                 "seed_states": seed_states(self.model)}
+        save_model(self.model, self.last_path, {**self.metadata, "state": state})
+        self.saved_at = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_state["epoch"] = epoch
@@ -72,17 +93,15 @@ class FoldCheckpoint(keras.callbacks.Callback):
             score, report, improved = float("nan"), None, True
         if improved:
             self.best_score, self.best_epoch, self.best_report, self.wait = score, epoch, report, 0
-            with atomic_path(self.best_path, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
+            # kept in memory; written with the next checkpoint, so the two files always agree
+            self.pending_best = self.model.get_weights()
         else:
             self.wait += 1
         stop = self.patience > 0 and self.wait >= self.patience
         self.last_epoch = epoch
         self.finished = stop or epoch + 1 >= self.epochs
-        state = {"epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
-                 "best_report": self.best_report, "wait": self.wait, "finished": self.finished,
-                 "seed_states": seed_states(self.model)}
-        save_model(self.model, self.last_path, {**self.metadata, "state": state})
+        if self.finished or time.monotonic() - self.saved_at >= self.every_seconds:
+            self._checkpoint(epoch)
         val = f", val score {score:.3f}" if self.validate is not None else ""
         mark = " *" if improved and self.validate is not None else ""
         self.echo(f"  epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}{val}{mark}")

@@ -63,6 +63,7 @@ class TrainConfig:
     jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None
+    checkpoint_seconds: float = 30.0
 
     def validate(self) -> None:
         """Check values that need no data; raises ConfigError naming the option."""
@@ -85,6 +86,8 @@ class TrainConfig:
             (math.isfinite(self.warmup) and 0 <= self.warmup < self.epochs,
              f"--warmup {self.warmup}: warm-up epochs must be at least 0 and fewer than --epochs {self.epochs}"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds >= 0,
+             "--checkpoint-every must be 0 or more seconds"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (self.l2 is None or (math.isfinite(self.l2) and self.l2 >= 0), "--l2 must be a finite number, 0 or more"),
             (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),

@@ -128,6 +128,7 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
         last_path=fold_dir / "last.keras", best_path=fold_dir / "best.weights.h5", state=state,
         patience=cfg.patience, validate=validator(prep, split), epoch_state=data.epoch, echo=echo,
         epochs=cfg.epochs, metadata=model_metadata(prep), where=f"fold {split.name}",
+        every_seconds=cfg.checkpoint_seconds,
     )
     log_path = fold_dir / "log.csv"
     _truncate_log(log_path, initial_epoch)
