@@ -98,6 +98,32 @@ class Param:
         return self.type
 
 
+def parse_dotted_options(items, option: str = "--opt", example: str = "cnn2d.filters=16,32",
+                         form: str = "NAME.OPTION=VALUE") -> dict[str, dict[str, str]]:
+    """Group ``NAME.OPTION=VALUE`` strings (``--opt``, ``--feature-opt``, ``--augment-opt``) by component.
+
+    Args:
+        items: the strings given.
+        option: the command-line option, for messages.
+        example: a valid value, for messages.
+        form: the expected form, for messages.
+
+    Returns:
+        ``{"cnn2d": {"filters": "16,32"}}``; values stay strings until the component's params type them.
+
+    Raises:
+        ConfigError: a string not of the form NAME.OPTION=VALUE.
+    """
+    result: dict[str, dict[str, str]] = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        name, dot, key_option = key.strip().partition(".")
+        if not sep or not dot or not name or not key_option or not value.strip():
+            raise ConfigError(f"{option} {item!r}: expected {form}, such as {example}")
+        result.setdefault(name.strip(), {})[key_option.strip()] = value.strip()
+    return result
+
+
 @dataclass
 class Component:
     """Metadata every registered component shares.

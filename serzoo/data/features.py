@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from serzoo.core.errors import ConfigError, DataError
+from serzoo.core.registry import parse_dotted_options
 
 #: options that may be given once for every chosen extractor that declares them
 #: (``--sample-rate 8000`` instead of ``--feature-opt logmel.sample_rate=8000 --feature-opt mfcc...``)
@@ -53,14 +54,7 @@ def parse_feature_opts(items) -> dict[str, dict[str, str]]:
     """
     if isinstance(items, Mapping):
         return {str(k): dict(v) for k, v in items.items()}
-    out: dict[str, dict[str, str]] = {}
-    for item in items or ():
-        key, sep, value = str(item).partition("=")
-        name, dot, option = key.strip().partition(".")
-        if not sep or not dot or not name or not option or not value.strip():
-            raise ConfigError(f"--feature-opt {item!r}: expected NAME.OPTION=VALUE, such as logmel.n_mels=64")
-        out.setdefault(name.strip(), {})[option.strip()] = value.strip()
-    return out
+    return parse_dotted_options(items, "--feature-opt", "logmel.n_mels=64")
 
 
 def _typed(component, option: str, value: Any) -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 from serzoo.core import layouts, plugin_manager
 from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.layouts import HEAD_LAYOUT, adapter_path
-from serzoo.core.registry import Block
+from serzoo.core.registry import Block, parse_dotted_options
 from serzoo.core.tf import import_tensorflow
 
 #: ``cnn3d`` -> ``cnn``: names of blocks that differ only in their dimensionality
@@ -99,25 +99,8 @@ class Head:
 
 
 def parse_opts(items) -> dict[str, dict[str, str]]:
-    """Group ``--opt BLOCK.OPTION=VALUE`` strings by block.
-
-    Args:
-        items: strings such as ``cnn2d.filters=16,32``.
-
-    Returns:
-        ``{"cnn2d": {"filters": "16,32"}}``; values stay strings until :func:`plan_chain` types them.
-
-    Raises:
-        ConfigError: a string not of the form BLOCK.OPTION=VALUE.
-    """
-    result: dict[str, dict[str, str]] = {}
-    for item in items or ():
-        key, sep, value = str(item).partition("=")
-        block, dot, option = key.strip().partition(".")
-        if not sep or not dot or not block or not option or not value.strip():
-            raise ConfigError(f"--opt {item!r}: expected BLOCK.OPTION=VALUE, such as cnn2d.filters=16,32")
-        result.setdefault(block, {})[option.strip()] = value.strip()
-    return result
+    """Group ``--opt BLOCK.OPTION=VALUE`` strings by block (see :func:`serzoo.core.registry.parse_dotted_options`)."""
+    return parse_dotted_options(items, "--opt", "cnn2d.filters=16,32", form="BLOCK.OPTION=VALUE")
 
 
 def _resolve(block: Block, given: Mapping[str, Any], shared: Mapping[str, Any]) -> dict[str, Any]:

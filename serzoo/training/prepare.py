@@ -12,7 +12,7 @@ from typing import Any
 
 from serzoo.core.errors import ConfigError
 from serzoo.core.plugin_manager import augmenters, losses, samplers
-from serzoo.core.registry import Augmenter, Sampler
+from serzoo.core.registry import Augmenter, Sampler, parse_dotted_options
 from serzoo.data.database import Database
 from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
@@ -148,7 +148,7 @@ def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) ->
         ConfigError: an option for an augmenter not in the chain, a bad value, or a layout it cannot augment.
     """
     chain = [augmenters().get(n.strip()) for n in (names or "").split(",") if n.strip()]
-    given = parse_opts(opts)
+    given = parse_dotted_options(opts, "--augment-opt", "mixup.alpha=0.4")
     for name, values in given.items():
         if name not in {a.name for a in chain}:
             raise ConfigError(f"--augment-opt {name}.{next(iter(values))}: {name} is not in --augment")
