@@ -286,7 +286,9 @@ def test_build_command_takes_layout_shape_and_first_label_from_the_database(runn
                            class_names={"emotion": ["angry", "happy", "sad"]})
     path = tmp_path / "db.h5"
     path.write_bytes(b"")
-    monkeypatch.setattr(database, "open_database", lambda p, *a, **k: db)
+    from serzoo.data import loading
+
+    monkeypatch.setattr(loading, "open_database", lambda p, *a, **k: db)
     result = runner.invoke(cli_with_build, ["build", "--data", str(path), "--blocks", "cnn3d,dense",
                                             "--opt", "cnn3d.filters=2", "--opt", "dense.units=4"])
     assert result.exit_code == 0, result.output
