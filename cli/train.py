@@ -120,7 +120,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["split_opts"] = list(options["split_opts"])
         options["augment_opts"] = list(options["augment_opts"])
         config = TrainConfig(**options)
-    prep = prepare(config)
+    prep = prepare(config, echo=_echo)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
           f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
           f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")

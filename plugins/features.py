@@ -74,7 +74,9 @@ class FrameExtractor:
     """
 
     def __init__(self, frames: Framing, dim: int, graph: Callable):
-        import tensorflow as tf
+        from serzoo.core.tf import import_tensorflow
+
+        tf = import_tensorflow()
 
         self.framing, self.dim = frames, dim
         self.sample_rate, self.hop_ms = frames.rate, frames.hop_ms

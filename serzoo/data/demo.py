@@ -143,9 +143,24 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def default_demo_path() -> Path:
-    """The built-in demo database, generated once into the cache folder and reused."""
-    path = cache_dir() / f"demo-v{DEMO_VERSION}.h5"
+#: context frames per time step of the demo corpus in the 2d and 3d layouts
+DEMO_CONTEXT = 5
+
+
+def default_demo_path(layout: str = "1d", echo: Callable[[str], None] | None = None) -> Path:
+    """The built-in demo database in a file layout, generated once into the cache folder and reused.
+
+    Args:
+        layout: ``1d`` (the default), ``2d`` or ``3d`` (steps of 5 context frames) or ``flat``
+            (utterance-level openSMILE-free statistics are not built in: flat is refused).
+        echo: told, in one line, when the corpus is generated (it takes a few seconds).
+    """
+    suffix = "" if layout == "1d" else f"-{layout}"
+    path = cache_dir() / f"demo-v{DEMO_VERSION}{suffix}.h5"
     if not path.exists():
-        make_demo(path)  # build_database writes a temporary file and renames it, so a crash leaves no half file
+        if echo is not None:
+            echo(f"making the built-in demo corpus ({layout} layout) once, cached as {path}")
+        context = {"context": DEMO_CONTEXT} if layout in ("2d", "3d") else {}
+        # build_database writes a temporary file and renames it, so a crash leaves no half file
+        make_demo(path, layout=layout, **context)
     return path

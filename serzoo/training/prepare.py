@@ -10,7 +10,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from serzoo.core.errors import ConfigError
+from serzoo.core import layouts
+from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.plugin_manager import augmenters, losses, samplers
 from serzoo.core.registry import Augmenter, Sampler, parse_dotted_options
 from serzoo.data.database import Database
@@ -71,15 +72,39 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def prepare(config: TrainConfig) -> Prepared:
-    """Open the data and check the whole configuration; raises one-line errors before any training."""
+def demo_layout(config: TrainConfig) -> str:
+    """The file layout of the built-in demo corpus that the chain takes (1d when several do).
+
+    Raises:
+        SerzooError: the chain fits none (the error for the 1d demo, which says why).
+    """
+    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    first_error = None
+    for file_layout in ("1d", "2d", "3d"):
+        try:
+            plan_chain(config.blocks, layouts.get(file_layout).name, parse_opts(config.opts), shared)
+            return file_layout
+        except LayoutError as exc:
+            first_error = first_error or exc
+    raise first_error
+
+
+def prepare(config: TrainConfig, echo=None) -> Prepared:
+    """Open the data and check the whole configuration; raises one-line errors before any training.
+
+    Args:
+        config: the run's configuration; without ``data``, the built-in demo corpus in the
+            layout the chain needs (made once and cached).
+        echo: told in one line when the demo corpus has to be made.
+    """
     from serzoo.data.demo import default_demo_path
     from serzoo.training.streaming import use_streaming
 
     config.validate()
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'serzoo[tensorboard]'")
-    db = open_database(config.data or default_demo_path(), loader=config.loader)
+    data = config.data or default_demo_path(demo_layout(config), echo)
+    db = open_database(data, loader=config.loader)
     tasks = parse_tasks(config.tasks, db.label_names, ClassCounts(db.labels, db.label_names, db.class_names))
     check_labels(tasks, db.labels)
     for task in tasks:
