@@ -94,7 +94,8 @@ def data_group() -> None:
                    "at most 1000 (10 s at a 10 ms hop).")
 @_options_of_features
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def build_command(meta, output, labels, group, class_names, max_steps, quiet, **features) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def build_command(meta, output, labels, group, class_names, max_steps, quiet, force, **features) -> None:
     """Extract features for the wav files of META (a tab-separated table) into an HDF5 database.
 
     META has a header line; its first column is the wav path relative to META,
@@ -112,11 +113,11 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
     with progress_bar(quiet) as progress:
         path = build_database(
             meta, output, labels=labels or None, group=None if group.lower() in ("", "none") else group,
-            class_names=list(class_names), max_steps=max_steps, progress=progress, **features,
+            class_names=list(class_names), max_steps=max_steps, progress=progress, force=force, **features,
         )
     with open_database(path) as db:
         click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, {len(db.label_names)} labels, "
-                   f"groupings {_groupings_text(db) or 'none'} in {time.perf_counter() - start:.1f} s", err=True)
+                   f"groupings {_groupings_text(db) or 'none'} in {time.perf_counter() - start:.1f} s")
 
 
 @data_group.command("demo")
@@ -129,17 +130,20 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, **
               help="Frames kept per utterance; 0: the longest.")
 @_options_of_features
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def demo_command(output, seed, speakers, per_class, max_steps, quiet, **features) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def demo_command(output, seed, speakers, per_class, max_steps, quiet, force, **features) -> None:
     """Generate the synthetic demo corpus (4 emotions, arousal, valence; several speakers) as a database.
 
     The same corpus backs `serzoo train` when no --data is given.
     """
+    from serzoo.core.files import check_output
     from serzoo.data.demo import make_demo
 
+    check_output(output, force=force)
     with progress_bar(quiet) as progress:
         path = make_demo(output, seed=seed, speakers=speakers, per_class=per_class, progress=progress,
-                         max_steps=max_steps, **features)
-    click.echo(f"Wrote {path}", err=True)
+                         max_steps=max_steps, force=True, **features)
+    click.echo(f"Wrote {path}")
 
 
 @data_group.command("info")

@@ -195,3 +195,49 @@ def test_non_integer_labels_without_tasks_are_regression(invoke, tmp_path):
     result = invoke("train", "--data", db, *TINY, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "label0" in result.output and "Dense" in result.output
+
+
+def test_data_build_never_overwrites_its_input_and_asks_before_replacing(invoke, tmp_path):
+    from serzoo.data.demo import write_demo_audio
+
+    meta = write_demo_audio(tmp_path / "audio", speakers=2, per_class=1)
+    before = meta.read_bytes()
+    line = _one_line_error(invoke("data", "build", meta, "-o", meta, "-q"))
+    assert "input of this command" in line and meta.read_bytes() == before
+    out = tmp_path / "db.h5"
+    out.write_text("precious")
+    assert "--force" in _one_line_error(invoke("data", "build", meta, "-o", out, "-q"))
+    assert out.read_text() == "precious"
+    result = invoke("data", "build", meta, "-o", out, "-q", "--force")
+    assert result.exit_code == 0 and h5py.is_hdf5(out)
+    assert result.stdout.startswith("Wrote ")  # the result line is on stdout, for scripts
+
+
+def test_per_speaker_standardisation_uses_each_groups_own_rows_only():
+    from serzoo.data.database import Database
+    from serzoo.data.normalize import standardize_by_group
+
+    rng = np.random.default_rng(0)
+    feat = np.concatenate([rng.normal(5, 2, (10, 4, 3)), rng.normal(-3, 0.5, (10, 4, 3))])
+    groups = np.repeat([0, 1], 10)
+    db = Database(feat.copy(), np.zeros((20, 1)), file_layout="1d", groups=[(0, 10), (10, 20)])
+    standardize_by_group(db, groups, -1)
+    x = db.features()
+    for g in (0, 1):
+        block = x[groups == g].reshape(-1, 3)
+        np.testing.assert_allclose(block.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(block.std(0), 1, atol=1e-3)
+    # changing speaker 1's features leaves speaker 0's standardised features as they were
+    other = feat.copy()
+    other[10:] *= 7
+    db2 = Database(other, np.zeros((20, 1)), file_layout="1d", groups=[(0, 10), (10, 20)])
+    standardize_by_group(db2, groups, -1)
+    np.testing.assert_allclose(db2.features()[:10], x[:10], rtol=1e-6)
+
+
+def test_speaker_normalisation_is_marked_transductive(invoke, small_db, tmp_path):
+    result = invoke("train", "--data", small_db, *TINY, "--normalize", "speaker", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["normalization"]["transductive"] is True
+    assert "TRANSDUCTIVE" in (tmp_path / "run" / "results.txt").read_text()

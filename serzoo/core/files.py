@@ -138,3 +138,21 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
             except OSError:
                 pass
     return removed
+
+
+def check_output(path: str | os.PathLike, inputs=(), force: bool = False, option: str = "-o") -> Path:
+    """Refuse to write over one of the command's own inputs, or over an existing file unless ``force``.
+
+    Raises:
+        OutputError: naming the file and the way out (another name, or ``--force``).
+    """
+    path = Path(path)
+    target = path.resolve()
+    for source in inputs:
+        if Path(source).resolve() == target:
+            raise OutputError(f"{option} {path}: that is an input of this command ({source}); choose another output")
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: a folder of that name is in the way")
+    if path.exists() and not force:
+        raise OutputError(f"{option} {path}: the file exists; give --force to replace it")
+    return path

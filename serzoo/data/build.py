@@ -22,7 +22,7 @@ import numpy as np
 
 from serzoo import __version__
 from serzoo.core import layouts, plugin_manager
-from serzoo.core.files import atomic_path
+from serzoo.core.files import atomic_path, check_output
 from serzoo.data.audio import audio_info
 from serzoo.data.features import (DEFAULT_FEATURES, SHARED_OPTIONS, FeatureStack, feature_attrs, plan_features,
                                   with_file_rate)
@@ -230,6 +230,7 @@ def build_database(
     class_names: Sequence[str] | dict | None = None,
     dtype: str = "float32",
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
     **shared_options: Any,
 ) -> Path:
     """Extract features for every audio file of a meta table and write an HDF5 database.
@@ -255,6 +256,7 @@ def build_database(
         class_names: class names per label, as ``["emotion=anger,..."]`` or a dict.
         dtype: ``float32`` (default, half the size) or ``float64`` (as SER_FEAT_EXT wrote).
         progress: called as ``progress(done, total)`` after each utterance (the CLI draws a bar with it).
+        force: replace ``out_path`` if it exists (it is never one of the inputs).
         **shared_options: options for every chosen extractor that declares them
             (:data:`~serzoo.data.features.SHARED_OPTIONS`: ``sample_rate``, ``n_mels``, ...).
 
@@ -274,6 +276,7 @@ def build_database(
     layout = _check_layout(layout, plugin_manager.features().get(specs[0].name).level, context, max_steps, dtype)
     table = _table(meta, labels, group, class_names)
     wavs = meta.wav_paths()
+    check_output(out_path, [meta.path, *wavs], force=force)
     missing = [p for p in wavs if not p.is_file()]
     if missing:
         raise DataError(f"{meta.path}: {len(missing)} of {len(wavs)} wav files are missing; the first is {missing[0]}")
