@@ -81,17 +81,23 @@ def fuse_runs(run_dirs: list[Path], out_dir: Path, labels: np.ndarray) -> dict:
         "fusion": {"runs": [str(r["dir"]) for r in runs], "combination": "mean of the runs' test outputs, equal weights",
                    "blocks": [r["results"]["config"]["blocks"] for r in runs]},
         "data": base["data"], "protocol": base["protocol"],
-        "normalization": base.get("normalization"),
+        "normalization": _normalizations(runs),
         "config": {"blocks": " + ".join(r["results"]["config"]["blocks"] for r in runs), "sampler": "per run"},
         "tasks": [t.to_dict() for t in tasks], "seed": base["seed"], "versions": base["versions"],
         "metrics": metrics.definitions({t.task_type for t in tasks}), "summary": summary, "folds": folds,
     }
-    if any((r["results"].get("normalization") or {}).get("transductive") for r in runs):
-        results["normalization"] = next(r["results"]["normalization"] for r in runs
-                                        if (r["results"].get("normalization") or {}).get("transductive"))
     write_json(out_dir / "results.json", results)
     write_text(out_dir / "results.txt", format_results(results))
     return summary
+
+
+def _normalizations(runs: list[dict]) -> dict:
+    """The runs' normalisation modes together; transductive if any run was."""
+    records = [r["results"].get("normalization") or {"mode": "global", "description": "", "transductive": False}
+               for r in runs]
+    return {"mode": " + ".join(r["mode"] for r in records),
+            "description": "; ".join(f"{r['mode']}: {r['description']}" for r in records),
+            "transductive": any(r.get("transductive") for r in records)}
 
 
 def _fuse_fold(runs: list[dict], index: int, tasks: list[Task], labels: np.ndarray, out_dir: Path) -> dict:
