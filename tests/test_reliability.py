@@ -241,3 +241,4 @@ def test_speaker_normalisation_is_marked_transductive(invoke, small_db, tmp_path
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["normalization"]["transductive"] is True
     assert "TRANSDUCTIVE" in (tmp_path / "run" / "results.txt").read_text()
+    assert json.loads((tmp_path / "run" / "fold00" / "result.json").read_text())["normalization"] == "speaker"

@@ -166,6 +166,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
         },
         "sampler": data.sampler_record,
         "augmentation": data.augment_record,
+        "normalization": prep.config.normalize,
         "class_weights": {k: v.tolist() for k, v in data.weights.items()},
         "epochs_run": checkpoint.last_epoch + 1, "best_epoch": checkpoint.best_epoch + 1,
         "val": checkpoint.best_report, "test": test_report,
