@@ -1,4 +1,4 @@
-"""Built-in training-batch augmenters: SpecAugment-style masking, mixup and feature-domain noise.
+"""Built-in training-batch augmenters: SpecAugment-style masking, mixup, tempo perturbation and feature noise.
 
 They work on NumPy batches in model layout, so they need no TensorFlow; the time
 axis is 1 and the feature axis is the last (sequences) or the one before the
@@ -85,6 +85,41 @@ def noise(snr_db=20.0, p=1.0):
     return augment
 
 
+def tempo(low=0.9, high=1.1, p=1.0):
+    """Speed each example up or slow it down by a random factor in [low, high], on its features.
+
+    The time axis is resampled by linear interpolation (features of frame ``t * factor``), then
+    cut or zero-padded back to the same number of steps: a tempo change of the frame sequence
+    that leaves each frame's spectrum (so the pitch) as it was, and needs no audio.
+    """
+
+    def augment(x, y, w, rng):
+        x = x.copy()
+        steps = x.shape[1]
+        for i in range(len(x)):
+            if rng.random() >= p:
+                continue
+            factor = float(rng.uniform(low, high))
+            source = np.arange(steps) * factor  # output step t shows input time t * factor
+            keep = source <= steps - 1
+            lo = np.floor(source[keep]).astype(int)
+            hi = np.minimum(lo + 1, steps - 1)
+            frac = (source[keep] - lo).reshape(-1, *([1] * (x.ndim - 2))).astype(np.float32)
+            out = np.zeros_like(x[i])
+            out[keep] = (1 - frac) * x[i][lo] + frac * x[i][hi]
+            x[i] = out
+        return x, y, w
+
+    return augment
+
+
+def _check_tempo(options: Mapping[str, Any]) -> None:
+    if not 0 < options["low"] <= options["high"]:
+        raise ValueError(f"low={options['low']} and high={options['high']} need 0 < low <= high")
+    if not 0 <= options["p"] <= 1:
+        raise ValueError(f"p={options['p']} must be a share between 0 and 1")
+
+
 def _check_shares(*names: str):
     def check(options: Mapping[str, Any]) -> None:
         for name in names:
@@ -117,6 +152,14 @@ def serzoo_register_augmenters(register):
         name="mixup", description="mixup: convex combinations of example pairs and of their targets",
         factory=mixup, params=(Param("alpha", "float", 0.2, "Beta(alpha, alpha) of the mixing weight"),),
         check=_check_mixup,
+    ))
+    register(Augmenter(
+        name="tempo", description="tempo perturbation on the features: the time axis stretched by a random factor",
+        factory=tempo, layouts=TIME_LAYOUTS,
+        params=(Param("low", "float", 0.9, "smallest speed factor (below 1: slower, longer)"),
+                Param("high", "float", 1.1, "largest speed factor (above 1: faster, shorter)"),
+                Param("p", "float", 1.0, "probability that an example is stretched")),
+        check=_check_tempo,
     ))
     register(Augmenter(
         name="noise", description="Gaussian noise on the features at a signal-to-noise ratio per example",

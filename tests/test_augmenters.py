@@ -133,3 +133,15 @@ def test_seed_ensembles_average_the_members_outputs(distinct_db, tmp_path):
     np.testing.assert_allclose(ensemble, (members[0] + members[1]) / 2, rtol=1e-6)
     result = json.loads((fold / "result.json").read_text())
     assert result["ensemble"]["seeds"] == [3, 4] and [m["seed"] for m in result["seeds"]] == [3, 4]
+
+
+def test_tempo_stretches_time_and_keeps_each_frame():
+    fn = plugin_manager.augmenters().get("tempo").factory(low=0.5, high=0.5, p=1.0)
+    x = np.arange(10, dtype=np.float32).reshape(1, 10, 1) * np.ones((1, 10, 3), np.float32)
+    out, _, _ = fn(x, {}, {}, np.random.default_rng(0))
+    # half speed: output step t shows input time t/2, so steps ramp by 0.5 and every feature moves together
+    np.testing.assert_allclose(out[0, :, 0], np.arange(10) * 0.5)
+    np.testing.assert_allclose(out[0, :, 1], out[0, :, 2])
+    fast = plugin_manager.augmenters().get("tempo").factory(low=2.0, high=2.0)(x, {}, {}, np.random.default_rng(0))[0]
+    np.testing.assert_allclose(fast[0, :5, 0], [0, 2, 4, 6, 8])
+    assert (fast[0, 5:] == 0).all()  # the end is padded, as in the database
