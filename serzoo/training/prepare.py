@@ -156,13 +156,15 @@ def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:
                           "(one vector per utterance): use global")
     if config.normalize != "speaker":
         return
-    if not db.groups:
+    if not db.groupings:
         raise ConfigError("--normalize speaker needs groups (speakers) in the database; use global or utterance")
     if streaming:
         raise ConfigError("--normalize speaker holds the standardised features in memory; use --streaming memory")
     from serzoo.data.normalize import standardize_by_group
 
-    standardize_by_group(db, db.row_groups, db.layout.feature_axis)
+    # the speaker grouping when the database has one, whatever --group-by splits by; else the chosen grouping
+    grouping = db.grouping("speaker" if "speaker" in db.groupings else config.group_by)
+    standardize_by_group(db, grouping.ids, db.layout.feature_axis)
 
 
 def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) -> list[tuple[Augmenter, dict]]:
