@@ -242,3 +242,9 @@ def test_speaker_normalisation_is_marked_transductive(invoke, small_db, tmp_path
     assert results["normalization"]["transductive"] is True
     assert "TRANSDUCTIVE" in (tmp_path / "run" / "results.txt").read_text()
     assert json.loads((tmp_path / "run" / "fold00" / "result.json").read_text())["normalization"] == "speaker"
+
+
+def test_max_folds_says_folds_were_skipped(invoke, small_db, tmp_path):
+    assert invoke("train", "--data", small_db, *TINY, "--run-dir", tmp_path / "run").exit_code == 0
+    text = (tmp_path / "run" / "results.txt").read_text()
+    assert "1 fold of 4 (--max-folds 1: 3 folds skipped)" in text and "1 folds" not in text

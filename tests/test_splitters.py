@@ -228,10 +228,10 @@ def test_protocol_description_comes_from_the_splitter():
     db = make_db()
     config = TrainConfig(protocol="kfold", folds=3)
     splits = make_splits(db, "kfold", folds=3)
-    line = protocol_description(types.SimpleNamespace(config=config, splits=splits, db=db))
+    line = protocol_description(types.SimpleNamespace(config=config, splits=splits, db=db, total_folds=len(splits)))
     assert line.startswith("3-fold by whole speaker groups; validation share 0.1 of training groups; 3 folds")
     splits = make_splits(db, "kfold", folds=3, options={"by": "rows"})
-    assert protocol_description(types.SimpleNamespace(config=config, splits=splits, db=db)).startswith("3-fold by rows")
+    assert protocol_description(types.SimpleNamespace(config=config, splits=splits, db=db, total_folds=len(splits))).startswith("3-fold by rows")
 
 
 def test_cli_protocol_and_split_options_errors(invoke, tmp_path):

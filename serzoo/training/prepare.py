@@ -38,6 +38,7 @@ class Prepared:
         loss_options: options per loss name, typed.
         streaming: read training batches from the file instead of memory.
         augmenters: training-batch augmenters in order, with their typed options.
+        total_folds: the folds of the protocol, before ``--max-folds`` kept the first ones.
     """
 
     config: TrainConfig
@@ -50,6 +51,7 @@ class Prepared:
     loss_options: dict[str, dict[str, Any]]
     streaming: bool
     augmenters: list[tuple[Augmenter, dict[str, Any]]] = field(default_factory=list)
+    total_folds: int = 0
 
     def class_names(self) -> dict[str, list[str]]:
         """Class names per classification task: the database's, else ``"0"``, ``"1"``, ..."""
@@ -139,6 +141,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
         folds=config.folds, val_share=config.val_share, seed=config.seed,
         group_by=config.group_by, options=config.split_opts,
     )
+    total_folds = len(splits)
     if config.max_folds:
         splits = splits[: config.max_folds]
     streaming = use_streaming(db, config.streaming)
@@ -146,7 +149,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     if streaming and sampler.needs_features:
         raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
     return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming,
-                    resolve_augmenters(config.augment, config.augment_opts, db.input_layout))
+                    resolve_augmenters(config.augment, config.augment_opts, db.input_layout), total_folds)
 
 
 def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:

@@ -54,7 +54,12 @@ def protocol_description(prep: Prepared) -> str:
     cfg = prep.config
     what = next((s.protocol for s in prep.splits if s.protocol), cfg.protocol)
     val = f"validation {cfg.val_groups and 'groups ' + cfg.val_groups or f'share {cfg.val_share} of training groups'}"
-    return f"{what}; {val}; {len(prep.splits)} folds"
+    n = len(prep.splits)
+    folds = f"{n} fold{'s' if n != 1 else ''}"
+    if prep.total_folds > n:
+        skipped = prep.total_folds - n
+        folds += f" of {prep.total_folds} (--max-folds {n}: {skipped} fold{'s' if skipped != 1 else ''} skipped)"
+    return f"{what}; {val}; {folds}"
 
 
 def normalization_record(mode: str) -> dict:
