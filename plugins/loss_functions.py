@@ -196,13 +196,3 @@ class ConcordanceLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
-
-
-def categorical_crossentropy() -> keras.losses.Loss:
-    """Keras' categorical cross-entropy on probabilities (it clips them itself)."""
-    return keras.losses.CategoricalCrossentropy(from_logits=False)
-
-
-def mean_squared_error() -> keras.losses.Loss:
-    """Keras' mean squared error."""
-    return keras.losses.MeanSquaredError()

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from serzoo.core import layouts
 from serzoo.data.build import build_database
 
 #: bump when the generated corpus changes, so cached copies are rebuilt
@@ -160,7 +161,8 @@ def default_demo_path(layout: str = "1d", echo: Callable[[str], None] | None = N
     if not path.exists():
         if echo is not None:
             echo(f"making the built-in demo corpus ({layout} layout) once, cached as {path}")
-        context = {"context": DEMO_CONTEXT} if layout in ("2d", "3d") else {}
+        # layouts with a context axis of their own get steps of several frames
+        context = {"context": DEMO_CONTEXT} if "C" in layouts.get(layout).file_axes else {}
         # build_database writes a temporary file and renames it, so a crash leaves no half file
         make_demo(path, layout=layout, **context)
     return path

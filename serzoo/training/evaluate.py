@@ -71,3 +71,11 @@ def headline(report: dict) -> str:
     if "uar" in report:
         return f"UAR {report['uar']:.3f}"
     return f"CCC {report['ccc']:.3f}"
+
+
+def save_predictions(path, rows: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
+    """Write test outputs atomically: ``rows`` and one ``pred_TASK`` array per task (``predictions.npz``)."""
+    from serzoo.core.files import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, rows=rows, **{f"pred_{k}": v for k, v in predictions.items()})

@@ -16,13 +16,13 @@ from typing import Callable
 
 import numpy as np
 
-from serzoo.core.files import atomic_path, ensure_folder, write_json
+from serzoo.core.files import ensure_folder, write_json
 from serzoo.core.plugin_manager import losses
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
 from serzoo.training.optim import make_optimizer
-from serzoo.training.evaluate import evaluate, predict_rows, validator
+from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, validator
 from serzoo.training.prepare import Prepared
 from serzoo.core.tf import import_tensorflow
 
@@ -70,9 +70,7 @@ def train_fold_ensemble(prep: Prepared, fold: int, split: Split, fold_dir: Path,
     outputs = [np.load(fold_dir / f"seed{seed}" / "predictions.npz") for seed in seeds]
     averaged = {t.name: np.mean([o[f"pred_{t.name}"] for o in outputs], axis=0) for t in prep.tasks}
     test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged)
-    with atomic_path(fold_dir / "predictions.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, rows=split.test, **{f"pred_{k}": v for k, v in averaged.items()})
+    save_predictions(fold_dir / "predictions.npz", split.test, averaged)
     first = members[0]
     result = {**{k: first[k] for k in ("fold", "name", "groups", "rows", "leakage_checks")},
               "ensemble": {"seeds": seeds, "combination": "mean of the models' outputs (probabilities)"},
@@ -150,9 +148,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
     test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
     test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
     save_model(model, fold_dir / "model.keras", model_metadata(prep))
-    with atomic_path(fold_dir / "predictions.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, rows=split.test, **{f"pred_{k}": v for k, v in test_pred.items()})
+    save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
     has_val = len(split.val) > 0
     result = {
         "fold": fold, "name": split.name,

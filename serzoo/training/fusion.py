@@ -17,7 +17,7 @@ import numpy as np
 from serzoo.core.errors import ConfigError, DataError
 from serzoo.core.files import write_json, write_text
 from serzoo.training import metrics
-from serzoo.training.evaluate import evaluate
+from serzoo.training.evaluate import evaluate, save_predictions
 from serzoo.training.results import format_results, summarize_run
 from serzoo.training.rundir import DATA_FILE
 from serzoo.training.tasks import Task
@@ -118,10 +118,7 @@ def _fuse_fold(runs: list[dict], index: int, tasks: list[Task], labels: np.ndarr
                               "fuse runs with the same protocol, groups and seed")
     fused = {t.name: np.mean([out[f"pred_{t.name}"] for out in outputs], axis=0) for t in tasks}
     fold_dir = out_dir / f"fold{index:02d}"
-    from serzoo.core.files import atomic_path
-
-    with atomic_path(fold_dir / "predictions.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, rows=rows, **{f"pred_{k}": v for k, v in fused.items()})
+    save_predictions(fold_dir / "predictions.npz", rows, fused)
     first = runs[0]["results"]["folds"][index]
     return {"fold": index, "name": first["name"], "groups": first.get("groups"), "rows": first.get("rows"),
             "best_epoch": "-", "test": evaluate(tasks, labels[rows], fused)}

@@ -82,10 +82,11 @@ def demo_layout(config: TrainConfig) -> str:
     """
     shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
     first_error = None
-    for file_layout in ("1d", "2d", "3d"):
+    # frame-level layouts from the poorest (cheapest to build and train) to the richest
+    for layout in reversed([lay for lay in layouts.LAYOUTS if lay.frame_level]):
         try:
-            plan_chain(config.blocks, layouts.get(file_layout).name, parse_opts(config.opts), shared)
-            return file_layout
+            plan_chain(config.blocks, layout.name, parse_opts(config.opts), shared)
+            return layout.file_layout
         except LayoutError as exc:
             first_error = first_error or exc
     raise first_error
