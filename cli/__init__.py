@@ -9,7 +9,7 @@ import warnings
 import click
 
 from serzoo import __version__
-from serzoo.core.errors import SerzooError
+from serzoo.core.errors import OutputError, SerzooError
 
 
 class UserError(click.ClickException):
@@ -100,6 +100,19 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"Warning: {message}\n"
 
 
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's shutdown, after a failed write.
+
+    A library whose write failed (h5py on a full disk) can leave a file half
+    closed; closing it again during shutdown, after HDF5 is unloaded, crashes
+    the process (exit 139). Every serzoo file is published atomically, so there
+    is nothing left to flush but the standard streams.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Entry point of the ``serzoo`` script."""
     warnings.formatwarning = _format_warning
@@ -111,6 +124,8 @@ def main() -> None:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
+        if isinstance(exc.__cause__, OutputError):
+            _exit_now(exc.exit_code)
         sys.exit(exc.exit_code)
     sys.exit(result if isinstance(result, int) else 0)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import tempfile
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -63,7 +66,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
     The temporary is created with ``O_EXCL`` (:func:`tempfile.mkstemp`), so a planted
     file or symlink is never followed; after the block it is flushed to disk, given the
-    permissions the umask allows, and renamed over ``path``.
+    permissions the umask allows, and renamed over ``path``. Temporaries of the same
+    file left by a killed process are removed first.
 
     Args:
         path: the final file name.
@@ -75,21 +79,26 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     ensure_folder(path.parent)
+    remove_orphans(path.parent, path.name)  # what a killed writer of this same file left behind
     try:
-        fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.{os.getpid()}.", suffix=suffix or path.suffix,
+                                    dir=path.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
     os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
+        with _quiet_failed_h5_close():
+            yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not _ERRNO.search(str(exc)):
+            raise  # a bug, not a failed write
+        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
     finally:
         try:
             tmp.unlink()
@@ -97,6 +106,55 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             pass
         except OSError:
             pass
+
+
+#: how h5py reports the system error behind a failed write, close or flush (as OSError or RuntimeError)
+_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def reason(exc: Exception) -> str:
+    """The one-line reason of a failed write: ``No space left on device``, not a library's page of detail.
+
+    h5py puts the C library's multi-line report in the message (and in ``strerror``);
+    the error number says the same in words.
+    """
+    if getattr(exc, "errno", None):
+        return os.strerror(exc.errno)
+    found = _ERRNO.search(str(exc))
+    if found:
+        return os.strerror(int(found.group(1)))
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def _quiet_failed_h5_close() -> Iterator[None]:
+    """Drop h5py's reports of a close that fails after a failed write, for the duration of a write.
+
+    When a write into an HDF5 file fails (full disk), h5py closes the file while the
+    error unwinds and prints the C library's page-long report of that second failure
+    (through both ``sys.excepthook`` and ``sys.unraisablehook``); the write's own
+    failure already becomes one :class:`OutputError` line.
+    """
+    def from_h5py(exc: BaseException | None, where) -> bool:
+        return isinstance(exc, (OSError, RuntimeError)) and "h5py" in repr(where)
+
+    except_hook, unraisable_hook = sys.excepthook, sys.unraisablehook
+
+    def quiet_except(kind, exc, tb) -> None:
+        frames = traceback.extract_tb(tb) if tb is not None else []
+        if not from_h5py(exc, frames[-1].filename if frames else None):
+            except_hook(kind, exc, tb)
+
+    def quiet_unraisable(unraisable) -> None:
+        if not from_h5py(unraisable.exc_value, unraisable.object):
+            unraisable_hook(unraisable)
+
+    sys.excepthook, sys.unraisablehook = quiet_except, quiet_unraisable
+    try:
+        yield
+    finally:
+        sys.excepthook, sys.unraisablehook = except_hook, unraisable_hook
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -120,8 +178,15 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
-def remove_orphans(folder: str | os.PathLike) -> list[Path]:
-    """Delete temporaries a killed serzoo process left in ``folder`` (not recursive).
+def remove_orphans(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete temporaries that a killed serzoo process left in ``folder`` (not recursive).
+
+    A temporary's name carries the id of the process writing it; one whose process is
+    still alive on this machine is another serzoo's write in progress and is kept.
+
+    Args:
+        folder: the folder to clean.
+        name: only the temporaries of this final file name (``None``: all).
 
     Returns:
         The paths removed.
@@ -130,14 +195,39 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return removed
+    prefix = TEMP_PREFIX + (f"{name}." if name else "")
     for entry in folder.iterdir():
-        if entry.name.startswith(TEMP_PREFIX) and (entry.is_file() or entry.is_symlink()):
-            try:
-                entry.unlink()
-                removed.append(entry)
-            except OSError:
-                pass
+        if not entry.name.startswith(prefix) or not (entry.is_file() or entry.is_symlink()):
+            continue
+        if _writer_alive(entry.name[len(TEMP_PREFIX):], name):
+            continue
+        try:
+            entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
     return removed
+
+
+def _writer_alive(rest: str, name: str | None) -> bool:
+    """Whether the process id in a temporary's name (``NAME.PID.RANDOM...``) is a live process other than us."""
+    if name is None:  # the final name may itself hold dots: the pid is the first all-digit part after it
+        parts = rest.split(".")
+        pids = [p for p in parts[1:] if p.isdigit()]
+    else:
+        pids = rest[len(name) + 1:].split(".")[:1]
+    if not pids or not pids[0].isdigit():
+        return False  # a temporary from before names carried the process id
+    pid = int(pids[0])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
 
 
 def check_output(path: str | os.PathLike, inputs=(), force: bool = False, option: str = "-o") -> Path:

@@ -19,6 +19,8 @@ from typing import Callable
 import numpy as np
 
 from serzoo.core import layouts
+from serzoo.core.errors import OutputError
+from serzoo.core.files import reason
 from serzoo.data.build import build_database
 
 #: bump when the generated corpus changes, so cached copies are rebuilt
@@ -130,7 +132,10 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
     """
     options = {"max_steps": 150, **feature_options}  # 1.5 s keeps training fast
     with tempfile.TemporaryDirectory(prefix="serzoo-demo-") as tmp:
-        meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class)
+        try:
+            meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class)
+        except OSError as exc:
+            raise OutputError(f"cannot write the demo's audio to the temporary folder {tmp}: {reason(exc)}") from None
         return build_database(
             meta, out_path, labels=["emotion", "arousal", "valence"], group="speaker",
             class_names={"emotion": list(EMOTIONS), "arousal": list(AROUSAL), "valence": list(VALENCE)},
