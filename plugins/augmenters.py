@@ -129,6 +129,13 @@ def _check_shares(*names: str):
     return check
 
 
+def _check_specaugment(options: Mapping[str, Any]) -> None:
+    _check_shares("time_width", "freq_width", "p")(options)
+    for name in ("time_masks", "freq_masks"):
+        if options[name] < 0:
+            raise ValueError(f"{name}={options[name]} must be 0 or more")
+
+
 def _check_mixup(options: Mapping[str, Any]) -> None:
     if not options["alpha"] > 0:
         raise ValueError(f"alpha={options['alpha']} must be positive")
@@ -146,7 +153,7 @@ def serzoo_register_augmenters(register):
             Param("freq_width", "float", 0.15, "longest feature mask, as a share of the features"),
             Param("p", "float", 1.0, "probability that an example is masked"),
         ),
-        check=_check_shares("time_width", "freq_width", "p"),
+        check=_check_specaugment,
     ))
     register(Augmenter(
         name="mixup", description="mixup: convex combinations of example pairs and of their targets",

@@ -54,6 +54,14 @@ def _ccc(num_classes=1, class_priors=None):
     return loss_functions.ConcordanceLoss()
 
 
+def _check_focal(options) -> None:
+    if options["gamma"] < 0:
+        raise ValueError(f"gamma={options['gamma']} must be 0 or more (0 gives cross-entropy)")
+    alpha = options["alpha"] if isinstance(options["alpha"], (list, tuple)) else (options["alpha"],)
+    if not alpha or min(alpha) < 0 or max(alpha) <= 0:
+        raise ValueError(f"alpha={','.join(map(str, alpha))} must be class weights of 0 or more, not all 0")
+
+
 @hookimpl
 def serzoo_register_losses(register):
     register(Loss(
@@ -78,6 +86,7 @@ def serzoo_register_losses(register):
             Param("gamma", "float", 2.0, "focusing parameter; 0 gives cross-entropy"),
             Param("alpha", "floats", (0.25,), "class weight: one value for all classes or one per class"),
         ),
+        check=_check_focal,
         task_types=("classification",),
         layer_modules=_KERAS_MODULE,
     ))

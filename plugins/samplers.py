@@ -177,6 +177,13 @@ def sample_smoteenn(y, x, rng: np.random.Generator, batch_size: int, k_neighbors
     return _resample(resampler, x, y)
 
 
+def _check_counts(options) -> None:
+    """Neighbour counts of at least 1, checked before training starts (the data is checked per fold)."""
+    for name in ("k_neighbors", "enn_neighbors"):
+        if name in options and options[name] < 1:
+            raise ValueError(f"{name}={options[name]} must be at least 1")
+
+
 _K_NEIGHBORS = Param("k_neighbors", "int", 5, "same-class neighbours to interpolate with; every class needs k+1 rows")
 
 
@@ -202,6 +209,7 @@ def serzoo_register_samplers(register):
         description="SMOTE synthetic rows up to the majority count (imbalanced-learn)",
         factory=sample_smote,
         params=(_K_NEIGHBORS,),
+        check=_check_counts,
         needs_features=True,
     ))
     register(Sampler(
@@ -209,5 +217,6 @@ def serzoo_register_samplers(register):
         description="SMOTE then edited-nearest-neighbours cleaning, as the original trainer (imbalanced-learn)",
         factory=sample_smoteenn,
         params=(_K_NEIGHBORS, Param("enn_neighbors", "int", 3, "neighbours ENN consults to remove a row")),
+        check=_check_counts,
         needs_features=True,
     ))

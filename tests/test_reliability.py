@@ -59,6 +59,23 @@ def test_non_finite_or_negative_weights_are_refused_up_front(invoke, small_db, t
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--tasks", "label0:2:0:focal", "--loss-opt", "focal.gamma=nan"], "focal.gamma='nan': expected a finite"),
+    (["--tasks", "label0:2:0:focal", "--loss-opt", "focal.gamma=-1"], "focal: gamma=-1.0 must be 0 or more"),
+    (["--tasks", "label0:2:0:focal", "--loss-opt", "focal.alpha=0,inf"], "expected comma-separated finite"),
+    (["--tasks", "label0:2:0:focal", "--loss-opt", "focal.alpha=0,0"], "not all 0"),
+    (["--augment", "specaugment", "--augment-opt", "specaugment.time_masks=-1"], "time_masks=-1 must be 0 or more"),
+    (["--augment", "mixup", "--augment-opt", "mixup.alpha=inf"], "mixup.alpha='inf'"),
+    (["--sampler", "smote", "--sampler-opt", "k_neighbors=0"], "smote: k_neighbors=0 must be at least 1"),
+    (["--sampler", "smoteenn", "--sampler-opt", "enn_neighbors=-2"], "enn_neighbors=-2 must be at least 1"),
+])
+def test_component_options_are_checked_before_anything_runs(invoke, small_db, tmp_path, args, needle):
+    """Every kind of component runs its own option check up front (losses and samplers too, not only blocks)."""
+    result = invoke("train", "--data", small_db, *TINY, "--run-dir", tmp_path / "run", *args)
+    assert needle in _one_line_error(result)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_diverging_fold_stops_with_its_name_and_epoch(invoke, small_db, tmp_path, register_fake):
     from serzoo.core.registry import Loss
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
@@ -64,7 +65,7 @@ class Param:
             if self.type == "int":
                 return int(text)
             if self.type == "float":
-                return float(text)
+                return _finite(float(text))
             if self.type == "bool":
                 low = text.strip().lower()
                 if low in _TRUE:
@@ -75,7 +76,7 @@ class Param:
             if self.type == "ints":
                 return tuple(int(v) for v in text.split(",") if v.strip())
             if self.type == "floats":
-                return tuple(float(v) for v in text.split(",") if v.strip())
+                return tuple(_finite(float(v)) for v in text.split(",") if v.strip())
             if self.type == "choice":
                 if text not in self.choices:
                     raise ValueError(text)
@@ -84,10 +85,10 @@ class Param:
         except ValueError:
             expected = {
                 "int": "an integer",
-                "float": "a number",
+                "float": "a finite number",
                 "bool": "true or false",
                 "ints": "comma-separated integers such as 16,32",
-                "floats": "comma-separated numbers such as 0.5,1",
+                "floats": "comma-separated finite numbers such as 0.5,1",
                 "choice": "one of " + ", ".join(map(str, self.choices)),
             }[self.type]
             raise ConfigError(f"option {label}={text!r}: expected {expected}") from None
@@ -96,6 +97,13 @@ class Param:
         if self.type == "choice":
             return "|".join(map(str, self.choices))
         return self.type
+
+
+def _finite(value: float) -> float:
+    """``value``, or ValueError for nan and infinities (no option of a component means them)."""
+    if not math.isfinite(value):
+        raise ValueError(value)
+    return value
 
 
 def parse_dotted_options(items, option: str = "--opt", example: str = "cnn2d.filters=16,32",
@@ -136,6 +144,9 @@ class Component:
         aliases: other names that resolve to this one.
         layer_modules: modules defining the custom Keras objects (layers, losses) the
             component uses; serzoo imports them before it loads a saved model.
+        check: optional ``(options) -> None`` run on the resolved options before the
+            component is used; raises ``ValueError`` (or ``ConfigError``) with one line
+            saying which value is wrong and what would fit.
     """
 
     name: str
@@ -144,6 +155,7 @@ class Component:
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
     layer_modules: tuple[str, ...] = ()
+    check: Callable[[Mapping[str, Any]], None] | None = None
     #: Filled in by the registry: the plugin that registered it.
     plugin: str = field(default="", compare=False)
 
@@ -158,11 +170,24 @@ class Component:
         return {p.name: p.default for p in self.params}
 
     def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Return the full option dict: defaults overridden by ``given`` (names checked)."""
+        """Return the full option dict: defaults overridden by ``given`` (names and values checked)."""
         values = self.defaults()
         for key, value in (given or {}).items():
             self.param(key)
             values[key] = value
+        return self.validate(values)
+
+    def validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Run the component's ``check`` on resolved options.
+
+        Raises:
+            ConfigError: a value the component refuses, naming the component.
+        """
+        if self.check is not None:
+            try:
+                self.check(values)
+            except ValueError as exc:
+                raise ConfigError(f"{self.name}: {exc}") from None
         return values
 
     def row(self) -> dict[str, Any]:
@@ -196,15 +221,11 @@ class Block(Component):
         out_rule: optional ``(layout_in, options) -> layout`` when the output
             depends on the options (an LSTM returning the sequence or the last state);
             ``layout_out`` then lists the possibilities for display, such as ``sequence|vector``.
-        check: optional ``(options) -> None`` run on the resolved options before
-            anything is built; raises ``ValueError`` (or ``ConfigError``) with one
-            line saying which value is wrong and what would fit.
     """
 
     layouts_in: tuple[str, ...] = ()
     layout_out: str = "same"
     out_rule: Callable[[str, Mapping[str, Any]], str] | None = None
-    check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
         known = layouts.names()
@@ -336,11 +357,9 @@ class Augmenter(Component):
 
     Args:
         layouts: the model input layouts it can augment (see :func:`serzoo.core.layouts.names`).
-        check: optional ``(options) -> None`` raising ``ValueError`` with one line for bad options.
     """
 
     layouts: tuple[str, ...] = field(default_factory=lambda: layouts.names())
-    check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self):
         known = layouts.names()

@@ -79,7 +79,7 @@ def _group_bounds(f, path: Path) -> list[tuple[int, int]]:
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{path}: dataset {name!r} group {g} is {values[g]!r}; row indices must be whole numbers")
+            raise DataError(f"{path}: dataset {name!r} group {g} is {float(values[g]):g}; row indices must be whole numbers")
     return list(zip(start.astype(np.int64).tolist(), end.astype(np.int64).tolist()))
 
 

@@ -111,12 +111,7 @@ def _resolve(block: Block, given: Mapping[str, Any], shared: Mapping[str, Any]) 
     for key, value in [*((k, v) for k, v in shared.items() if k in declared), *given.items()]:
         param = block.param(key)  # an unknown option: ConfigError listing the valid ones
         values[key] = param.parse(value, where) if isinstance(value, str) else value
-    if block.check is not None:
-        try:
-            block.check(values)
-        except ValueError as exc:
-            raise ConfigError(f"{block.name}: {exc}") from None
-    return values
+    return block.validate(values)
 
 
 # -- layouts -----------------------------------------------------------------------------------

@@ -123,10 +123,12 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
             raise ConfigError(f"--loss-opt {name}.*: no task uses loss {name!r}")
         loss = losses().get(name)
         loss_options[name] = {k: loss.param(k).parse(v, where=f"{name}.") for k, v in values.items()}
+        loss.resolve(loss_options[name])  # its own check, before any training
     class_weights(config.class_weights, tasks, db.labels)  # checks the spec; recomputed per fold
     sampler = samplers().get(config.sampler)
     sampler_options = {k: sampler.param(k).parse(v, where=f"{sampler.name}.")
                        for k, v in _key_values(config.sampler_opts, "--sampler-opt").items()}
+    sampler.resolve(sampler_options)  # its own check, before any training
     if sampler.name != NO_SAMPLER:
         driving_labels(tasks, db.labels, config.sample_by)
         if sampler.needs_features and len(tasks) > 1 and (config.sample_by != "joint" or any(t.regression for t in tasks)):
@@ -189,10 +191,5 @@ def resolve_augmenters(names: str | None, opts: list[str], input_layout: str) ->
             raise ConfigError(f"augmenter {aug.name} works on {', '.join(aug.layouts)} input; this database gives "
                               f"{input_layout}")
         options = aug.resolve({k: aug.param(k).parse(v, where=f"{aug.name}.") for k, v in given.get(aug.name, {}).items()})
-        if aug.check is not None:
-            try:
-                aug.check(options)
-            except ValueError as exc:
-                raise ConfigError(f"augmenter {aug.name}: {exc}") from None
         out.append((aug, options))
     return out
