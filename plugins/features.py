@@ -8,6 +8,8 @@ are the usual regression over two frames on each side (HTK, edges repeated).
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,6 +49,10 @@ class Framing:
     n_fft: int
 
 
+#: the lowest sample rate a speech feature is computed at (telephone speech is 8000 Hz)
+MIN_RATE = 4000
+
+
 def framing(name: str, sample_rate: int, win_ms: float, hop_ms: float, n_fft: int = 0) -> Framing:
     """Check the framing options of extractor ``name`` and turn them into samples.
 
@@ -55,6 +61,9 @@ def framing(name: str, sample_rate: int, win_ms: float, hop_ms: float, n_fft: in
     """
     if sample_rate <= 0:
         raise ConfigError(f"{name}: sample_rate must be positive (0, the files' own rate, is filled in when building)")
+    if sample_rate < MIN_RATE:
+        raise ConfigError(f"{name}: sample_rate {sample_rate} Hz is below {MIN_RATE} Hz, too low for speech "
+                          "(the rate is in Hz: 16000, not 16)")
     if win_ms <= 0 or hop_ms <= 0:
         raise ConfigError(f"{name}: window {win_ms} ms and hop {hop_ms} ms must be positive")
     win = max(1, int(round(sample_rate * win_ms / 1000)))
@@ -118,9 +127,22 @@ def _mel_matrix(name, f: Framing, n_mels: int, fmin: float, fmax: float):
         raise ConfigError(f"{name}: n_mels must be at least 1, got {n_mels}")
     if not 0 <= fmin < fmax <= f.rate / 2:
         raise ConfigError(f"{name}: mel range {fmin:g}..{fmax:g} Hz must lie within 0..{f.rate / 2:g} Hz")
+    empty = _empty_mel_bands(f, n_mels, fmin, fmax)
+    if empty:
+        warnings.warn(f"{name}: {empty} of {n_mels} mel bands contain no FFT bin at {f.rate} Hz with n_fft "
+                      f"{f.n_fft}, so their features are constant; use fewer n_mels, a higher fmin or a larger n_fft",
+                      stacklevel=2)
     return lambda tf: tf.signal.linear_to_mel_weight_matrix(
         num_mel_bins=n_mels, num_spectrogram_bins=f.n_fft // 2 + 1, sample_rate=f.rate,
         lower_edge_hertz=fmin, upper_edge_hertz=fmax)
+
+
+def _empty_mel_bands(f: Framing, n_mels: int, fmin: float, fmax: float) -> int:
+    """How many triangular mel bands (HTK mel scale, as ``tf.signal``) hold no FFT bin between their edges."""
+    mel = np.linspace(*(1127.0 * np.log1p(np.array([fmin, fmax]) / 700.0)), n_mels + 2)
+    edges = 700.0 * np.expm1(mel / 1127.0)
+    bins = np.arange(1, f.n_fft // 2 + 1) * f.rate / f.n_fft  # tf.signal leaves out the DC bin
+    return sum(not np.any((bins > lo) & (bins < hi)) for lo, hi in zip(edges[:-2], edges[2:]))
 
 
 def _check_deltas(name: str, deltas: int) -> None:

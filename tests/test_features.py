@@ -133,11 +133,22 @@ def test_mfcc_is_the_dct_of_the_log_mel_energies():
     ("mfcc", {"n_mfcc": 50}, "mfcc: n_mfcc 50 must lie within 1..n_mels (40)"),
     ("raw", {"hop_ms": 0.0}, "raw: window 25.0 ms and hop 0.0 ms must be positive"),
     ("logspec", {"sample_rate": 0}, "logspec: sample_rate must be positive"),
+    ("logmel", {"sample_rate": 16}, "logmel: sample_rate 16 Hz is below 4000 Hz"),
 ])
 def test_bad_extractor_options_are_one_line(name, options, message):
     with pytest.raises(ConfigError) as info:
         _stack(name, **options)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_mel_bands_without_an_fft_bin_are_reported():
+    with pytest.warns(UserWarning, match=r"logmel: \d+ of 200 mel bands contain no FFT bin"):
+        _stack("logmel", n_mels=200)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _stack("logmel", n_mels=40)  # the default has none
 
 
 # --- choosing extractors and their options ---------------------------------------------------
