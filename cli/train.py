@@ -111,6 +111,8 @@ def train(resume, run_dir, dry_run, **options) -> None:
 
     if resume:
         run_dir = Path(resume)
+        rundir.require_run(run_dir)
+        hold = rundir.claim(run_dir)
         config = rundir.load_config(run_dir)
         _echo(f"resuming {run_dir}")
     else:
@@ -131,9 +133,11 @@ def train(resume, run_dir, dry_run, **options) -> None:
         rundir.check_same_data(run_dir, prep.db)
     else:
         run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
+        hold = rundir.claim(run_dir)
         rundir.start_run(run_dir, config, prep.db)
     _echo(f"run directory: {run_dir}")
     training.run(prep, Path(run_dir), echo=_echo)
+    hold.close()
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
 

@@ -193,3 +193,22 @@ def test_a_full_file_system_ends_in_one_line_and_the_run_resumes_once_there_is_s
         _same_results(straight, run_dir)
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_two_processes_never_train_the_same_run(db, tmp_path):
+    run_dir = tmp_path / "shared"
+    first = subprocess.Popen(_train(db, run_dir), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        for line in first.stderr:  # the first process is training
+            if "epoch" in line:
+                break
+        second = subprocess.run(_resume(run_dir), env=ENV, capture_output=True, text=True)
+        _one_line_error(second, f"is being trained by another process (pid {first.pid})")
+        third = subprocess.run(_train(db, run_dir), env=ENV, capture_output=True, text=True)
+        _one_line_error(third, "is being trained by another process")
+    finally:
+        first.kill()
+        first.wait()
+    resumed = subprocess.run(_resume(run_dir), env=ENV, capture_output=True, text=True)  # the holder is gone
+    assert resumed.returncode == 0, resumed.stderr

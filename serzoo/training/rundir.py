@@ -8,22 +8,56 @@ database's fingerprint; a resume refuses a database that differs.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from serzoo.core.errors import ConfigError, DataError
-from serzoo.core.files import remove_orphans, write_json
+from serzoo.core.files import ensure_folder, remove_orphans, write_json
 from serzoo.data.database import Database
 from serzoo.data.fingerprint import differences, fingerprint
 from serzoo.training.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
+LOCK_FILE = ".lock"
 
 
 def absolute(config: TrainConfig) -> TrainConfig:
     """The configuration with its database path made absolute (as it is stored)."""
     return replace(config, data=str(Path(config.data).resolve())) if config.data else config
+
+
+def claim(run_dir: Path):
+    """Hold ``run_dir`` for this process, so two processes never train (or resume) the same run at once.
+
+    The hold is an advisory lock (``flock``) on ``run_dir/.lock``, released when the
+    returned file is closed or the process ends, however it ends (kill -9 included).
+
+    Returns:
+        The open lock file; keep a reference to it while training.
+
+    Raises:
+        ConfigError: another process holds the run.
+        OutputError: the folder cannot be created.
+    """
+    import fcntl
+
+    ensure_folder(run_dir)
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to finish "
+                          "or stop it, then resume") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def start_run(run_dir: Path, config: TrainConfig, db: Database) -> None:
@@ -39,15 +73,25 @@ def start_run(run_dir: Path, config: TrainConfig, db: Database) -> None:
     write_json(run_dir / CONFIG_FILE, absolute(config).to_dict())
 
 
+def require_run(run_dir: Path) -> Path:
+    """The run's ``config.json``.
+
+    Raises:
+        ConfigError: ``run_dir`` is not a run directory.
+    """
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{run_dir}: no {CONFIG_FILE}, so this is not a serzoo run directory")
+    return path
+
+
 def load_config(run_dir: Path) -> TrainConfig:
     """The configuration a run started with; removes temporaries a killed process left behind.
 
     Raises:
         ConfigError: not a run directory, or an unreadable configuration.
     """
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        raise ConfigError(f"{run_dir}: no {CONFIG_FILE}, so this is not a serzoo run directory")
+    path = require_run(run_dir)
     for folder in [run_dir, *sorted(p for p in run_dir.glob("fold*") if p.is_dir())]:
         remove_orphans(folder)
     return TrainConfig.load(path)
