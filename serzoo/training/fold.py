@@ -125,7 +125,7 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
     checkpoint = FoldCheckpoint(
         last_path=fold_dir / "last.keras", best_path=fold_dir / "best.weights.h5", state=state,
         patience=cfg.patience, validate=validator(prep, split), epoch_state=data.epoch, echo=echo,
-        epochs=cfg.epochs, metadata=model_metadata(prep), where=f"fold {split.name}",
+        epochs=cfg.epochs, metadata=model_metadata(prep, data.priors), where=f"fold {split.name}",
         every_seconds=cfg.checkpoint_seconds,
     )
     log_path = fold_dir / "log.csv"
@@ -147,7 +147,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
     db = prep.db
     test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
     test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
-    save_model(model, fold_dir / "model.keras", model_metadata(prep))
+    save_model(model, fold_dir / "model.keras", model_metadata(prep, data.priors))
     save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
     has_val = len(split.val) > 0
     result = {
@@ -193,7 +193,8 @@ def _truncate_log(path: Path, initial_epoch: int) -> None:
         csv.writer(f).writerows(keep)
 
 
-def model_metadata(prep: Prepared) -> dict:
+def model_metadata(prep: Prepared, priors: dict | None = None) -> dict:
+    """What a saved model carries (``serzoo.json``); ``priors``: the training rows' class priors per task."""
     db = prep.db
     return {
         "tasks": [t.to_dict() for t in prep.tasks],
@@ -203,4 +204,5 @@ def model_metadata(prep: Prepared) -> dict:
         "example_shape": list(db.example_shape),
         "features": db.attrs,
         "blocks": prep.config.blocks,
+        **({"class_priors": {k: np.asarray(v).tolist() for k, v in priors.items()}} if priors else {}),
     }
