@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -67,11 +66,28 @@ def _timeline(predictor, featurizer, inputs, stream, window, hop, rate, prior_co
             out.flush()  # a live listener sees each window as soon as it is complete
         return
     lines = [csv_line(HEADER)]
-    for path in inputs:
+    for path in _audio_files(inputs):
         chunks, file_rate = file_chunks(path)
         lines += [csv_line(r) for r in timeline_rows(predictor, featurizer(), str(path), chunks, file_rate,
                                                      window, hop, prior_correction)]
     _emit("".join(lines), output)
+
+
+def _audio_files(inputs) -> list[Path]:
+    """The audio files a timeline runs over (folders give their wav files, sorted)."""
+    from serzoo.inference.inputs import kind_of, wav_files
+
+    files = []
+    for path in map(Path, inputs):
+        kind = kind_of(path)
+        if kind == "folder":
+            files += wav_files(path)
+        elif kind == "audio":
+            files.append(path)
+        else:
+            raise ConfigError(f"{path}: --window and --hop make timelines of audio files, not of a {kind} "
+                              "(give wav files or folders)")
+    return files
 
 
 @click.command("predict")

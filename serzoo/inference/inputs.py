@@ -123,6 +123,18 @@ def kind_of(path: Path) -> str:
                     f"({', '.join(META_SUFFIXES)}) or a feature database ({', '.join(DATABASE_SUFFIXES)})")
 
 
+def wav_files(folder: Path) -> list[Path]:
+    """Every ``.wav`` file under ``folder``, recursively, sorted.
+
+    Raises:
+        DataError: there is none.
+    """
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+    if not found:
+        raise DataError(f"{folder}: the folder holds no .wav files")
+    return found
+
+
 def check_database_fits(db, example_shape: Sequence[int], settings: dict, where: str) -> None:
     """A database's rows fit the model's input and were computed like its training features.
 
@@ -196,10 +208,7 @@ def read_inputs(paths: Sequence[Path | str], featurizer: Callable[[], Featurizer
         if kind == "audio":
             audio.append(path)
         elif kind == "folder":
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
-            if not found:
-                raise DataError(f"{path}: the folder holds no .wav files")
-            audio.extend(found)
+            audio.extend(wav_files(path))
         else:
             flush()
             if kind == "database":
