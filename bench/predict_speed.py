@@ -1,6 +1,6 @@
 """Prediction speed: wav files in, labels out (decoding, features, model), as `serzoo predict` does it.
 
-Run: python bench/predict_speed.py [--model MODEL.keras|RUN_DIR] [--wavs FOLDER] [--n 200] [--repeat 3]
+Run: python bench/predict_speed.py [--model MODEL.keras|RUN_DIR] [--wavs FOLDER] [--n 200] [--repeat 5]
 Default model: cnn1d,attention,dense trained for 2 epochs on the first fold of the demo corpus
 (give --model for a real one, such as a model trained on EmoDB log-mel features).
 Default audio: the EmoDB wav files (/work/shared/data/emodb/wav, 2 s each at 22.05 kHz).
@@ -67,24 +67,26 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a .keras model or run directory; default: a quick demo model")
     parser.add_argument("--wavs", default=EMODB_WAVS, help="folder of wav files")
     parser.add_argument("--n", type=int, default=200, help="wav files used (the first N, sorted)")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the batch timing")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions of the batch timing")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "predict_speed.json"))
     args = parser.parse_args()
 
     import soundfile
 
+    from serzoo.core.tf import import_tensorflow
     from serzoo.inference.inputs import Featurizer
     from serzoo.inference.models import load_predictor
 
     wavs = sorted(Path(args.wavs).rglob("*.wav"))[:args.n]
     audio_s = sum(soundfile.info(str(w)).duration for w in wavs)
+    import_tensorflow()  # its import is not the model's loading time
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(quick_model(Path(tmp)))
         start = time.perf_counter()
         predictor = load_predictor(model)
         load_s = time.perf_counter() - start
         featurizer = Featurizer(predictor.feature_settings, predictor.metadata["file_layout"], predictor.example_shape)
-        time_batch(predictor, featurizer, wavs[:8])  # warm-up: traced feature graphs, the predict function
+        time_batch(predictor, featurizer, wavs)  # warm-up: file cache, traced graphs for each batch size
         batch = [time_batch(predictor, featurizer, wavs) for _ in range(args.repeat)]
         single = time_single(predictor, featurizer, wavs[:50])
     batch_s = statistics.median(batch)

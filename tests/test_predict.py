@@ -211,6 +211,26 @@ def test_stream_from_a_pipe_matches_the_file_and_prints_as_it_goes(demo_run, inv
     assert [r[1:] for r in streamed] == [r[1:] for r in on_file]
 
 
+def test_a_stream_at_another_rate_is_resampled_to_the_model_rate(demo_run, long_wav, monkeypatch):
+    from serzoo.data import audio
+    from serzoo.inference.inputs import Featurizer
+    from serzoo.inference.models import load_predictor
+    from serzoo.inference.timeline import timeline_rows
+
+    _, samples = long_wav
+    predictor = load_predictor(demo_run.model)
+    featurizer = Featurizer(predictor.feature_settings, predictor.metadata["file_layout"], predictor.example_shape)
+    x = samples.astype(np.float32) / 32768
+    rates = []
+    real = audio.resample
+    monkeypatch.setattr(audio, "resample", lambda s, a, b: (a != b and rates.append((a, b))) or real(s, a, b))
+    native = list(timeline_rows(predictor, featurizer, "-", [x], 16000, 1.0, 0.5))
+    assert rates == []
+    slow = list(timeline_rows(predictor, featurizer, "-", [audio.resample(x, 16000, 8000)], 8000, 1.0, 0.5))
+    assert set(rates[1:]) == {(8000, 16000)} and len(rates) == len(slow) + 1  # once per window, to 16 kHz
+    assert [r[1:3] for r in slow] == [r[1:3] for r in native]  # windows in seconds, whatever the rate
+
+
 def test_clear_errors(demo_run, invoke, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF not really audio")
@@ -225,6 +245,7 @@ def test_clear_errors(demo_run, invoke, tmp_path):
     assert "(50, 40)" in message and "(100, 40)" in message
     message = _fails(invoke, "predict", demo_run.model, "--window", "0.01", demo_run.wavs[0])
     assert "--window 0.01 s is shorter than the 0.025 s" in message
+    assert "make timelines of audio files" in _fails(invoke, "predict", demo_run.model, "--window", "1", demo_run.db)
     assert "give at least one INPUT" in _fails(invoke, "predict", demo_run.model)
     assert "--stream reads raw 16-bit PCM" in _fails(invoke, "predict", demo_run.model, demo_run.wavs[0],
                                                      "--stream", "-")
