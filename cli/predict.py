@@ -8,8 +8,7 @@ import click
 
 from serzoo.cli.data import progress_bar
 from serzoo.core.errors import ConfigError
-
-FORMATS = ("table", "csv", "json")  # serzoo.inference.predict.FORMATS, without importing NumPy at start-up
+from serzoo.inference.predict import FORMATS
 
 
 def _load(model: str):

@@ -90,6 +90,8 @@ class Predictor:
         x = np.asarray(x, dtype=np.float32)
         if x.shape[1:] != self.example_shape:
             raise DataError(f"features shaped {x.shape[1:]} do not fit the model's input {self.example_shape}")
+        if not len(x):
+            return {t["name"]: np.zeros((0, int(t["num_classes"]))) for t in self.tasks}
         total: dict[str, np.ndarray] = {}
         for model in self.models:
             for name, out in _forward(model, x).items():
@@ -99,8 +101,6 @@ class Predictor:
 
 def _forward(model, x: np.ndarray) -> dict[str, np.ndarray]:
     parts = [model.predict_on_batch(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]
-    if not parts:
-        return {name: np.zeros((0, int(out.shape[-1])), np.float32) for name, out in model.output.items()}
     return {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
 
 
