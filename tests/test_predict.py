@@ -250,3 +250,51 @@ def test_clear_errors(demo_run, invoke, tmp_path):
     assert "--stream reads raw 16-bit PCM" in _fails(invoke, "predict", demo_run.model, demo_run.wavs[0],
                                                      "--stream", "-")
     assert "no trained models" in _fails(invoke, "predict", tmp_path, demo_run.wavs[0])
+
+
+class _Stub:
+    """A stand-in Keras model: fixed outputs per task, scaled by ``factor``, whatever the batch."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def predict_on_batch(self, x):
+        n = len(x)
+        return {"score": np.full((n, 1), self.factor), "mood": np.tile([0.2, 0.8], (n, 1)) * self.factor}
+
+
+def test_regression_values_and_their_mean_over_members():
+    from serzoo.inference.inputs import Utterances
+    from serzoo.inference.models import Predictor
+    from serzoo.inference.predict import format_records, predict_records
+
+    meta = {"tasks": [{"name": "score", "num_classes": 1, "column": 0}, {"name": "mood", "num_classes": 2,
+                                                                         "column": 1}],
+            "label_names": ["score", "mood"], "class_names": {"mood": ["calm", "tense"]}, "example_shape": [3]}
+    predictor = Predictor(Path("m"), [Path("a"), Path("b")], [_Stub(1.0), _Stub(0.5)], meta)
+    utts = Utterances(["u0", "u1"], np.zeros((2, 3), np.float32), {"score": np.array([0.25, np.nan])})
+    records = predict_records(predictor, utts)
+    assert records[0]["tasks"]["score"] == {"value": 0.75, "label": 0.25}
+    assert records[1]["tasks"]["score"] == {"value": 0.75}  # an unknown label is left out
+    assert records[0]["tasks"]["mood"]["class"] == "tense" and records[0]["tasks"]["mood"]["index"] == 1
+    rows = list(csv.DictReader(io.StringIO(format_records(records, predictor, "csv"))))
+    assert rows[0]["score"] == "0.7500" and rows[0]["score_label"] == "0.2500" and rows[1]["score_label"] == ""
+    assert rows[0]["mood_p_calm"] == "0.1500" and rows[0]["mood_p_tense"] == "0.6000"
+    with pytest.raises(Exception, match="do not fit the model's input"):
+        predictor.predict(np.zeros((1, 4), np.float32))
+
+
+def test_a_model_with_a_third_party_block_predicts_on_audio(demo_run, invoke, tmp_path):
+    from serzoo.training.config import TrainConfig
+    from serzoo.training.prepare import prepare
+    from serzoo.training.run import run
+
+    config = TrainConfig(data=str(demo_run.db), tasks="emotion:4:0", blocks="fcn,stats_pool,dense",
+                         opts=["fcn.units=8", "dense.units=8"], epochs=1, batch_size=16, patience=0,
+                         jit_compile=False, max_folds=1)
+    run(prepare(config), tmp_path / "run", echo=lambda m: None)
+    model = tmp_path / "run" / "fold00" / "model.keras"
+    from_wav = _predict(invoke, model, *demo_run.wavs[:4])
+    from_db = {Path(r["utterance"]).name: r for r in _predict(invoke, model, demo_run.db)}
+    for record in from_wav:
+        assert _probs(record) == pytest.approx(_probs(from_db[Path(record["utterance"]).name]), abs=1e-6)
