@@ -119,6 +119,10 @@ def predict_command(model, inputs, fmt, output, prior_correction, window, hop, s
     if stream is None and not inputs:
         raise ConfigError("give at least one INPUT (audio files, a folder, a meta table or a database), "
                           "or --stream - to read audio from standard input")
+    if output:
+        from serzoo.core.files import check_output
+
+        check_output(output, [model, *inputs], force=True)  # replaces an earlier output, never an input
     predictor, featurizer = _load(model)
     if stream is not None or window is not None or hop is not None:
         _timeline(predictor, featurizer, inputs, stream, window, hop, rate, prior_correction, output)

@@ -250,6 +250,9 @@ def test_clear_errors(demo_run, invoke, tmp_path):
     assert "--stream reads raw 16-bit PCM" in _fails(invoke, "predict", demo_run.model, demo_run.wavs[0],
                                                      "--stream", "-")
     assert "no trained models" in _fails(invoke, "predict", tmp_path, demo_run.wavs[0])
+    copy = shutil.copy(demo_run.wavs[0], tmp_path / "copy.wav")
+    assert "that is an input" in _fails(invoke, "predict", demo_run.model, copy, "-o", copy)
+    assert Path(copy).read_bytes() == demo_run.wavs[0].read_bytes()
 
 
 class _Stub:
