@@ -119,7 +119,8 @@ def format_results(results: dict) -> str:
             rep = fold["test"][task]
             rows.append([fold["name"], fold["best_epoch"], *[f"{rep.get(k, float('nan')):.4f}" for k in keys]])
         rows.append(["mean ± std", "", *[f"{entry[k]['mean']:.4f} ± {entry[k]['std']:.4f}" for k in keys]])
-        lines.append(f"task {task} ({entry['type']}), test set of each fold:")
+        after = " (after adaptation)" if results.get("adaptation") else ""
+        lines.append(f"task {task} ({entry['type']}), test set of each fold{after}:")
         lines.append(tabulate(rows, headers=["fold", "best epoch", *keys]))
         if "confusion_summed" in entry:
             names = entry["class_names"]
