@@ -208,3 +208,9 @@ def test_final_takes_the_median_best_epoch_of_a_run_and_refuses_test_options(db,
 def test_cli_final_needs_its_epochs(invoke, db, tmp_path):
     result = invoke("train", "--data", db, "--final", "--run-dir", tmp_path / "r")
     assert result.exit_code == 2 and "--epochs-from RUN_DIR" in result.output
+
+
+def test_init_from_a_model_that_fits_nowhere_is_refused(db, background, tmp_path):
+    with pytest.raises(ConfigError, match="no layer of it fits this model"):
+        _train(db, tmp_path / "x", init_from=str(background), ignore_groups="0,1", max_folds=1, blocks="dense",
+               opts=["dense.units=4"])

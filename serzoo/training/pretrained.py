@@ -111,6 +111,9 @@ def load_pretrained(model, prep, source: Path, echo: Echo) -> dict:
         else:
             layer.set_weights(weights[name])
             report["loaded"].append(name)
+    if not report["loaded"]:
+        raise ConfigError(f"--init-from {source}: no layer of it fits this model (layers {', '.join(old_layers)}); "
+                          "start the chain with the pretrained model's blocks and options")
     here = {layer.name for layer in model.layers}
     report["unused"] = [n for n in old_layers if n not in here and weights.get(n)]
     features = metadata.get("features", {}).get("features")
@@ -219,10 +222,10 @@ def trained_on(db, split) -> dict:
     """
     from serzoo.data.fingerprint import fingerprint
 
-    print_ = fingerprint(db)
-    used = [*split.train_groups, *split.val_groups, *getattr(split, "adapt_groups", [])]
+    data = fingerprint(db)
+    used = [*split.train_groups, *split.val_groups, *split.adapt_groups]
     names = [split.group_names[g] if g < len(split.group_names) else str(g) for g in used]
-    return {"labels": print_["labels"], "groups": print_["groups"], "grouping": split.grouping,
+    return {"labels": data["labels"], "groups": data["groups"], "grouping": split.grouping,
             "group_names": sorted(set(names)), "rows": int(len(split.train) + len(split.val) + len(split.adapt))}
 
 
