@@ -19,6 +19,7 @@ from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
+from serzoo.training.final import epochs_from_run, final_split
 from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
@@ -106,8 +107,6 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     from serzoo.training.streaming import use_streaming
 
     if config.final and config.epochs_from:
-        from serzoo.training.final import epochs_from_run
-
         config.epochs = epochs_from_run(config.epochs_from)[0]  # in place: config.json records the epochs used
     config.validate()
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
@@ -144,16 +143,13 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
             )
     shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
     plan = plan_chain(config.blocks, db.input_layout, parse_opts(config.opts), shared)
-    splits = [] if config.final else make_splits(
+    # a final model (serzoo.training.final) has one split: every selected group trains, nothing is tested
+    splits = [final_split(db, config)] if config.final else make_splits(
         db, config.protocol, test_groups=config.test_groups, val_groups=config.val_groups,
         train_groups=config.train_groups, ignore_groups=config.ignore_groups, adapt_groups=config.adapt_groups,
         folds=config.folds, val_share=config.val_share, seed=config.seed,
         group_by=config.group_by, options=config.split_opts,
     )
-    if config.final:
-        from serzoo.training.final import final_split
-
-        splits = [final_split(db, config)]
     total_folds = len(splits)
     if config.max_folds:
         splits = splits[: config.max_folds]
