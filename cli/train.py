@@ -10,6 +10,7 @@ import click
 from serzoo.training.config import NORMALIZATIONS, OPTIMIZERS, SCHEDULES, STREAMING_MODES, TrainConfig
 from serzoo.core.errors import ConfigError
 from serzoo.cli.build import model_options
+from serzoo.cli.stages import check_final_epochs, stage_options
 
 
 def _echo(message: str) -> None:
@@ -72,7 +73,8 @@ def _echo(message: str) -> None:
 @click.option("--train-groups", default=None, metavar="GROUPS", help="Training groups; default: all the others.")
 @click.option("--ignore-groups", default=None, metavar="GROUPS", help="Groups left out of everything.")
 @click.option("--adapt-groups", default=None, metavar="GROUPS",
-              help="Adaptation groups: always in training, never tested or validated on.")
+              help="Adaptation groups: after training, each fold's model trains on these (--adapt-epochs, --adapt-lr); "
+                   "test scores before and after are reported; never tested or validated on.")
 @click.option("--folds", type=int, default=TrainConfig.folds, show_default=True, help="Folds of the kfold protocol.")
 @click.option("--val-share", type=float, default=TrainConfig.val_share, show_default=True,
               help="Share of the training groups held out for validation when --val-groups is not given (0: none).")
@@ -95,7 +97,9 @@ def _echo(message: str) -> None:
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True), default=None,
               help="Continue an interrupted run in this directory with its saved configuration.")
 @click.option("--dry-run", is_flag=True, help="Check everything, print the model and the folds, train nothing.")
-def train(resume, run_dir, dry_run, **options) -> None:
+@stage_options
+@click.pass_context
+def train(ctx, resume, run_dir, dry_run, **options) -> None:
     """Train and cross-validate a model; print and save UAR, accuracy and F1 per task.
 
     \b
@@ -104,6 +108,8 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --data emodb.h5 --blocks cnn1d,lstm,dense --class-weights auto
       serzoo train --data db.h5 --tasks arousal:3:4,valence:3:5 --sampler oversample --sample-by arousal
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
+      serzoo train --data db.h5 --init-from runs/background --freeze cnn1d --unfreeze-after 5
+      serzoo train --data db.h5 --final --epochs-from runs/20261123-101500-cnn1d-attention-dense
     """
     from serzoo.training import run as training
     from serzoo.training import rundir
@@ -121,6 +127,7 @@ def train(resume, run_dir, dry_run, **options) -> None:
         options["loss_opts"] = list(options["loss_opts"])
         options["split_opts"] = list(options["split_opts"])
         options["augment_opts"] = list(options["augment_opts"])
+        check_final_epochs(ctx, options)
         config = TrainConfig(**options)
     prep = prepare(config, echo=_echo)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
@@ -129,6 +136,10 @@ def train(resume, run_dir, dry_run, **options) -> None:
     if dry_run:
         _print_dry_run(prep)
         return
+    if prep.config.freeze or prep.config.adapt_freeze:
+        from serzoo.training.pretrained import check_freeze
+
+        check_freeze(prep)  # a bad --freeze fails here, before the run directory is made
     if resume:
         rundir.check_same_data(run_dir, prep.db)
     else:
@@ -155,6 +166,10 @@ def _print_dry_run(prep) -> None:
     click.echo(prep.plan.describe())
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks])
     click.echo(summary_text(model))
+    if prep.config.freeze or prep.config.init_from or prep.config.adapt_freeze:
+        from serzoo.training.pretrained import check_freeze
+
+        click.echo("layers (index for --freeze):\n" + "\n".join(check_freeze(prep)))
     for split in prep.splits:
         groups = (f"test groups {split.test_groups} ({', '.join(split.test_names)}), "
                   f"val groups {split.val_groups}; " if split.test_groups else "")

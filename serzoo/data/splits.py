@@ -92,6 +92,8 @@ class Split:
     group_names: list[str] = field(default_factory=list, repr=False)
     #: how the split was made: the splitter's one-line summary
     protocol: str = ""
+    #: the groups of the adaptation rows (trained on after the training stage, never tested)
+    adapt_groups: list[int] = field(default_factory=list)
 
     @property
     def test_names(self) -> list[str]:
@@ -105,7 +107,8 @@ class Split:
             ConfigError: naming the two parts and an example of what they share.
         """
         parts = {"train": self.train, "validation": self.val, "test": self.test, "adaptation": self.adapt}
-        groups = {"train": self.train_groups, "validation": self.val_groups, "test": self.test_groups}
+        groups = {"train": self.train_groups, "validation": self.val_groups, "test": self.test_groups,
+                  "adaptation": self.adapt_groups}
         names = list(parts)
         for i, a in enumerate(names):
             for b in names[i + 1:]:
@@ -371,4 +374,5 @@ def _fold(ctx: SplitContext, i: int, test: Fold, val_share: float) -> Split:
             _, train, _, val = _hold_out(grouping, [], rest, val_share, rng, where)
             train_g, val_g = [], []
     return Split(f"fold{i}", np.sort(train), np.sort(val), np.sort(test_rows), list(train_g), list(val_g),
-                 list(test_groups), adapt_rows, grouping=grouping.name, group_names=grouping.names)
+                 list(test_groups), adapt_rows, grouping=grouping.name, group_names=grouping.names,
+                 adapt_groups=list(ctx.adapt_groups))

@@ -1,6 +1,6 @@
 """The training data of one fold: rows, labels, class weights, standardisation statistics and batches.
 
-Only the fold's training rows (and adaptation rows) reach anything here: the sampler,
+Only the fold's training rows (or, in the adaptation stage, its adaptation rows) reach anything here: the sampler,
 the class weights, the class priors of cost-sensitive losses and the standardisation
 statistics are all computed from them, never from validation or test rows.
 """
@@ -31,7 +31,7 @@ class FoldData:
     """What one fold trains on.
 
     Args:
-        rows: the database rows of the fold's training (and adaptation) groups.
+        rows: the database rows of the fold's training groups (adaptation rows train in a later stage).
         labels: labels of the rows the model trains on (synthetic rows included).
         weights: class weights per classification task, from the training rows.
         priors: class priors per classification task, from the training rows.
@@ -68,7 +68,7 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
         ConfigError: the fold has no training rows.
     """
     cfg, tasks, db = prep.config, prep.tasks, prep.db
-    rows = np.concatenate([split.train, split.adapt]).astype(np.int64)
+    rows = np.asarray(split.train, dtype=np.int64)  # adaptation rows: a second stage (serzoo.training.adapt)
     if len(rows) == 0:
         raise ConfigError(f"fold {split.name}: no training rows")
     labels = db.labels[rows]

@@ -64,6 +64,15 @@ class TrainConfig:
     tensorboard: bool = False
     max_folds: int | None = None
     checkpoint_seconds: float = 30.0
+    # pretrained models, adaptation and the final model (serzoo.training.pretrained, .adapt, .final)
+    init_from: str | None = None
+    freeze: str | None = None
+    unfreeze_after: int | None = None
+    adapt_epochs: int = 10
+    adapt_lr: float | None = None
+    adapt_freeze: str | None = None
+    final: bool = False
+    epochs_from: str | None = None
 
     def validate(self) -> None:
         """Check values that need no data; raises ConfigError naming the option."""
@@ -97,6 +106,9 @@ class TrainConfig:
                 raise ConfigError(message)
         self._check_protocol()
         self.model_seeds()
+        from serzoo.training.final import check_stage_options
+
+        check_stage_options(self)
 
     def _check_protocol(self) -> None:
         """The protocol is a registered splitter (plugins may add some), named with close matches if not."""

@@ -24,6 +24,8 @@ from serzoo.training.batches import FoldData, training_data
 from serzoo.training.optim import make_optimizer
 from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, validator
 from serzoo.training.prepare import Prepared
+from serzoo.training.adapt import adapt
+from serzoo.training.pretrained import add_stage_records, before_phase, epoch_phases, prepare_model, stage_metadata
 from serzoo.core.tf import import_tensorflow
 
 Echo = Callable[[str], None]
@@ -41,8 +43,12 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
-    model.load_weights(checkpoint.best_path)
-    result = _test_and_save(prep, fold, split, model, data, checkpoint, fold_dir)
+    with warnings.catch_warnings():
+        # best weights written before --unfreeze-after carry the smaller optimizer; only the weights are needed
+        warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer.*")
+        model.load_weights(checkpoint.best_path)
+    adaptation = adapt(prep, fold, split, model, fold_dir, compile_fold, echo)  # None without adaptation groups
+    result = _test_and_save(prep, fold, split, model, data, checkpoint, fold_dir, adaptation)
     if last_path.exists():
         last_path.unlink()  # only needed to resume this fold; the selected model is model.keras
     return result
@@ -103,14 +109,20 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
     heads = [Head(t.name, t.num_classes) for t in tasks]
     model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
                         per_utterance=cfg.normalize == "utterance")
-    loss_objects = {}
-    for t in tasks:
-        loss = losses().get(t.resolved_loss())
-        loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=data.priors.get(t.name),
-                                            **loss.resolve(prep.loss_options.get(loss.name)))
-    model.compile(optimizer=make_optimizer(cfg, data.steps_per_epoch), loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
-                  jit_compile=cfg.jit_compile)
+    prepare_model(model, prep, last_path.parent, echo)  # --init-from and --freeze, before compiling
+    compile_fold(model, prep, data.priors, make_optimizer(cfg, data.steps_per_epoch))
     return model, 0
+
+
+def compile_fold(model, prep: Prepared, priors: dict, optimizer) -> None:
+    """Compile with the run's losses (cost-sensitive ones get the training rows' class ``priors``)."""
+    loss_objects = {}
+    for t in prep.tasks:
+        loss = losses().get(t.resolved_loss())
+        loss_objects[t.name] = loss.factory(num_classes=t.num_classes, class_priors=priors.get(t.name),
+                                            **loss.resolve(prep.loss_options.get(loss.name)))
+    model.compile(optimizer=optimizer, loss=loss_objects, loss_weights={t.name: t.weight for t in prep.tasks},
+                  jit_compile=prep.config.jit_compile)
 
 
 def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, state: dict | None,
@@ -137,18 +149,26 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-            model.fit(data.dataset, epochs=cfg.epochs, initial_epoch=initial_epoch, verbose=0, callbacks=callbacks)
+            for start, end in epoch_phases(cfg, initial_epoch):  # two with --unfreeze-after, else one
+                before_phase(model, prep, start, lambda: make_optimizer(cfg, data.steps_per_epoch),
+                             lambda opt: compile_fold(model, prep, data.priors, opt), echo)
+                model.fit(data.dataset, epochs=end, initial_epoch=start, verbose=0, callbacks=callbacks)
+                callbacks[1].append = True  # the next phase appends to the log
+                if checkpoint.finished:
+                    break
     return checkpoint
 
 
 def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldData, checkpoint,
-                   fold_dir: Path) -> dict:
+                   fold_dir: Path, adaptation: dict | None = None) -> dict:
     """Evaluate the selected model on the test rows once; save the model, predictions and result."""
     db = prep.db
-    test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
-    test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
-    save_model(model, fold_dir / "model.keras", model_metadata(prep, data.priors))
-    save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
+    test_report = None  # a final model (serzoo.training.final) has no test rows
+    if len(split.test):
+        test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
+        test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
+        save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
+    save_model(model, fold_dir / "model.keras", {**model_metadata(prep, data.priors), **stage_metadata(prep, split)})
     has_val = len(split.val) > 0
     result = {
         "fold": fold, "name": split.name,
@@ -157,7 +177,8 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
         "rows": split.sizes(),
         "leakage_checks": {
             "disjoint_rows_and_groups": _disjoint([(data.rows, split.train_groups), (split.val, split.val_groups),
-                                                   (split.test, split.test_groups)]),
+                                                   (split.test, split.test_groups),
+                                                   (split.adapt, split.adapt_groups)]),
             "model_selection": "best validation score" if has_val else "last epoch (no validation split)",
         },
         "sampler": data.sampler_record,
@@ -167,6 +188,7 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
         "epochs_run": checkpoint.last_epoch + 1, "best_epoch": checkpoint.best_epoch + 1,
         "val": checkpoint.best_report, "test": test_report,
     }
+    add_stage_records(result, prep, split, fold_dir, adaptation)
     write_json(fold_dir / "result.json", result)
     return result
 

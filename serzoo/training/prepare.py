@@ -19,6 +19,7 @@ from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
 from serzoo.training.config import TrainConfig
+from serzoo.training.final import epochs_from_run, final_split
 from serzoo.training.defaults import NO_SAMPLER
 from serzoo.training.tasks import ClassCounts, Task, check_labels, class_weights, driving_labels, parse_tasks
 
@@ -39,6 +40,7 @@ class Prepared:
         streaming: read training batches from the file instead of memory.
         augmenters: training-batch augmenters in order, with their typed options.
         total_folds: the folds of the protocol, before ``--max-folds`` kept the first ones.
+        init_source: the model file ``--init-from`` names (see :mod:`serzoo.training.pretrained`), or None.
     """
 
     config: TrainConfig
@@ -52,6 +54,7 @@ class Prepared:
     streaming: bool
     augmenters: list[tuple[Augmenter, dict[str, Any]]] = field(default_factory=list)
     total_folds: int = 0
+    init_source: Any = None
 
     def class_names(self) -> dict[str, list[str]]:
         """Class names per classification task: the database's, else ``"0"``, ``"1"``, ..."""
@@ -103,6 +106,8 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     from serzoo.data.demo import default_demo_path
     from serzoo.training.streaming import use_streaming
 
+    if config.final and config.epochs_from:
+        config.epochs = epochs_from_run(config.epochs_from)[0]  # in place: config.json records the epochs used
     config.validate()
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'serzoo[tensorboard]'")
@@ -138,7 +143,8 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
             )
     shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
     plan = plan_chain(config.blocks, db.input_layout, parse_opts(config.opts), shared)
-    splits = make_splits(
+    # a final model (serzoo.training.final) has one split: every selected group trains, nothing is tested
+    splits = [final_split(db, config)] if config.final else make_splits(
         db, config.protocol, test_groups=config.test_groups, val_groups=config.val_groups,
         train_groups=config.train_groups, ignore_groups=config.ignore_groups, adapt_groups=config.adapt_groups,
         folds=config.folds, val_share=config.val_share, seed=config.seed,
@@ -151,8 +157,14 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     _normalization(config, db, streaming)
     if streaming and sampler.needs_features:
         raise ConfigError(f"sampler {sampler.name} needs every training row in memory; use --streaming memory")
+    init_source = None
+    if config.init_from:
+        from serzoo.training.pretrained import check_init
+
+        init_source = check_init(config.init_from, db, splits)
     return Prepared(config, db, tasks, plan, splits, sampler, sampler_options, loss_options, streaming,
-                    resolve_augmenters(config.augment, config.augment_opts, db.input_layout), total_folds)
+                    resolve_augmenters(config.augment, config.augment_opts, db.input_layout), total_folds,
+                    init_source)
 
 
 def _normalization(config: TrainConfig, db: Database, streaming: bool) -> None:

@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from serzoo import __version__
 from serzoo.training import metrics
+from serzoo.training.adapt import adaptation_lines, adaptation_summary
 from serzoo.core.files import write_json, write_text
 from serzoo.training.prepare import Prepared
 from serzoo.training.tasks import Task
@@ -88,6 +89,7 @@ def write_results(run_dir: Path, prep: Prepared, fold_results: list[dict], summa
         "versions": _versions(),
         "metrics": metrics.definitions({t.task_type for t in prep.tasks}),
         "summary": summary,
+        "adaptation": adaptation_summary(prep.tasks, fold_results),
         "folds": fold_results,
     }
     write_json(run_dir / "results.json", results)
@@ -117,7 +119,8 @@ def format_results(results: dict) -> str:
             rep = fold["test"][task]
             rows.append([fold["name"], fold["best_epoch"], *[f"{rep.get(k, float('nan')):.4f}" for k in keys]])
         rows.append(["mean ± std", "", *[f"{entry[k]['mean']:.4f} ± {entry[k]['std']:.4f}" for k in keys]])
-        lines.append(f"task {task} ({entry['type']}), test set of each fold:")
+        after = " (after adaptation)" if results.get("adaptation") else ""
+        lines.append(f"task {task} ({entry['type']}), test set of each fold{after}:")
         lines.append(tabulate(rows, headers=["fold", "best epoch", *keys]))
         if "confusion_summed" in entry:
             names = entry["class_names"]
@@ -128,6 +131,7 @@ def format_results(results: dict) -> str:
             lines.append(tabulate([[n, *row] for n, row in zip(names, entry["confusion_summed"])],
                                   headers=["", *names]))
         lines.append("")
+    lines.extend(adaptation_lines(results.get("adaptation"), results["folds"]))
     lines.append("metrics:")
     lines.extend(f"  {name}: {d['description']}{'' if d['higher_is_better'] else ' (lower is better)'}"
                  for name, d in results["metrics"].items())

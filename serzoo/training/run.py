@@ -31,6 +31,10 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
     from serzoo.training.results import summarize_run, write_results
 
     ensure_folder(run_dir)
+    if prep.config.final:
+        from serzoo.training.final import run_final
+
+        return run_final(prep, run_dir, echo)  # one model, no test: no summary over folds
     fold_results = []
     total = len(prep.splits)
     for fold, split in enumerate(prep.splits):
