@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -115,40 +116,37 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
     from serzoo.training import rundir
     from serzoo.training.prepare import prepare
 
-    if resume:
-        run_dir = Path(resume)
-        rundir.require_run(run_dir)
-        hold = rundir.claim(run_dir)
-        config = rundir.load_config(run_dir)
-        _echo(f"resuming {run_dir}")
-    else:
-        options["opts"] = list(options["opts"])
-        options["sampler_opts"] = list(options["sampler_opts"])
-        options["loss_opts"] = list(options["loss_opts"])
-        options["split_opts"] = list(options["split_opts"])
-        options["augment_opts"] = list(options["augment_opts"])
-        check_final_epochs(ctx, options)
-        config = TrainConfig(**options)
-    prep = prepare(config, echo=_echo)
-    _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
-          f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
-          f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
-    if dry_run:
-        _print_dry_run(prep)
-        return
-    if prep.config.freeze or prep.config.adapt_freeze:
-        from serzoo.training.pretrained import check_freeze
+    with contextlib.ExitStack() as held:  # the run directory's lock, released however this ends
+        if resume:
+            run_dir = Path(resume)
+            rundir.require_run(run_dir)
+            held.enter_context(rundir.claim(run_dir))
+            config = rundir.load_config(run_dir)
+            _echo(f"resuming {run_dir}")
+        else:
+            for name in ("opts", "sampler_opts", "loss_opts", "split_opts", "augment_opts"):
+                options[name] = list(options[name])
+            check_final_epochs(ctx, options)
+            config = TrainConfig(**options)
+        prep = prepare(config, echo=_echo)
+        _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
+              f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
+              f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
+        if dry_run:
+            _print_dry_run(prep)
+            return
+        if prep.config.freeze or prep.config.adapt_freeze:
+            from serzoo.training.pretrained import check_freeze
 
-        check_freeze(prep)  # a bad --freeze fails here, before the run directory is made
-    if resume:
-        rundir.check_same_data(run_dir, prep.db)
-    else:
-        run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
-        hold = rundir.claim(run_dir)
-        rundir.start_run(run_dir, config, prep.db)
-    _echo(f"run directory: {run_dir}")
-    training.run(prep, Path(run_dir), echo=_echo)
-    hold.close()
+            check_freeze(prep)  # a bad --freeze fails here, before the run directory is made
+        if resume:
+            rundir.check_same_data(run_dir, prep.db)
+        else:
+            run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
+            held.enter_context(rundir.claim(run_dir))
+            rundir.start_run(run_dir, config, prep.db)
+        _echo(f"run directory: {run_dir}")
+        training.run(prep, Path(run_dir), echo=_echo)
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
 
