@@ -88,17 +88,28 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
     import_tensorflow()
     import keras
 
-    from serzoo.model.assemble import Head, build_model
     from serzoo.training.callbacks import restore_seed_states
 
-    keras.utils.set_random_seed(prep.config.seed + fold)
-    if state is not None:
-        from serzoo.model.serialization import load_model
+    from serzoo.training import distribute
+    from serzoo.training.precision import precision_scope
 
-        model, _ = load_model(last_path)
-        restore_seed_states(model, state["seed_states"])
-        echo(f"  resuming at epoch {state['epoch'] + 2}")
-        return model, state["epoch"] + 1
+    keras.utils.set_random_seed(prep.config.seed + fold)
+    # variables made in the strategy's scope are mirrored; layers made in the precision scope keep its policy
+    with distribute.scope(prep.config.distribute), precision_scope(prep.config.precision):
+        if state is not None:
+            from serzoo.model.serialization import load_model
+
+            model, _ = load_model(last_path)
+            restore_seed_states(model, state["seed_states"])
+            echo(f"  resuming at epoch {state['epoch'] + 2}")
+            return model, state["epoch"] + 1
+        return _new_model(prep, fold, data), 0
+
+
+def _new_model(prep: Prepared, fold: int, data: FoldData):
+    """A new model of the run's plan for this fold, compiled with its losses and optimizer."""
+    from serzoo.model.assemble import Head, build_model
+
     cfg, tasks = prep.config, prep.tasks
     heads = [Head(t.name, t.num_classes) for t in tasks]
     model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
@@ -110,7 +121,7 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
                                             **loss.resolve(prep.loss_options.get(loss.name)))
     model.compile(optimizer=make_optimizer(cfg, data.steps_per_epoch), loss=loss_objects, loss_weights={t.name: t.weight for t in tasks},
                   jit_compile=cfg.jit_compile)
-    return model, 0
+    return model
 
 
 def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, state: dict | None,
