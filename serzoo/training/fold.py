@@ -41,7 +41,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
-    model.load_weights(checkpoint.best_path)
+    checkpoint.restore_best(model)
     result = _test_and_save(prep, fold, split, model, data, checkpoint, fold_dir)
     if last_path.exists():
         last_path.unlink()  # only needed to resume this fold; the selected model is model.keras
