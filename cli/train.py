@@ -90,8 +90,8 @@ def _echo(message: str) -> None:
               help="Compute in bf16 or fp16 (Keras mixed precision; variables, input standardisation, heads and "
                    "losses stay float32; fp16 scales the loss) or fp32.")
 @click.option("--distribute", type=click.Choice(DISTRIBUTE_MODES), default=None,
-              help="Data-parallel training with tf.distribute: mirrored (all local devices) or multiworker (one "
-                   "process per worker, each with TF_CONFIG; worker 0 writes the run). --batch-size is global.")
+              help="Data-parallel training with tf.distribute over all local devices (mirrored; --batch-size is "
+                   "the global batch). multiworker is refused: Keras 3's fit does not support it.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
 @click.option("--checkpoint-every", "checkpoint_seconds", type=float, default=TrainConfig.checkpoint_seconds,
               show_default=True, metavar="SECONDS",
@@ -112,8 +112,8 @@ def train(resume, run_dir, dry_run, **options) -> None:
       serzoo train --data db.h5 --tasks arousal:3:4,valence:3:5 --sampler oversample --sample-by arousal
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
     """
-    from serzoo.training import distribute, rundir
     from serzoo.training import run as training
+    from serzoo.training import rundir
     from serzoo.training.prepare import prepare
 
     if resume:
@@ -121,9 +121,6 @@ def train(resume, run_dir, dry_run, **options) -> None:
         rundir.require_run(run_dir)
         hold = rundir.claim(run_dir)
         config = rundir.load_config(run_dir)
-        if config.distribute == "multiworker":
-            raise ConfigError(f"{run_dir}: a --distribute multiworker run cannot be resumed (each worker would "
-                              "need the chief's checkpoint); start it again")
         _echo(f"resuming {run_dir}")
     else:
         options["opts"] = list(options["opts"])
@@ -135,16 +132,13 @@ def train(resume, run_dir, dry_run, **options) -> None:
     if config.distribute:
         from serzoo.training.distribute import strategy
 
-        strategy(config.distribute)  # before any TensorFlow operation: multiworker collectives need that
+        strategy(config.distribute)  # a refused strategy says so before the data is read
     prep = prepare(config, echo=_echo)
     _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
           f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
           f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
     if dry_run:
         _print_dry_run(prep)
-        return
-    if config.distribute == "multiworker" and not distribute.is_chief(config.distribute):
-        _train_as_worker(prep, config)
         return
     if resume:
         rundir.check_same_data(run_dir, prep.db)
@@ -157,19 +151,6 @@ def train(resume, run_dir, dry_run, **options) -> None:
     hold.close()
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
-
-
-def _train_as_worker(prep, config) -> None:
-    """A non-chief multiworker worker: train in step with the others, into a folder deleted afterwards."""
-    import tempfile
-
-    from serzoo.training import run as training
-    from serzoo.training import rundir
-
-    with tempfile.TemporaryDirectory(prefix="serzoo-worker-") as tmp:
-        rundir.start_run(Path(tmp), config, prep.db)
-        training.run(prep, Path(tmp), echo=_echo)
-    _echo("this worker's results are written by the chief (worker 0)")
 
 
 def _groups_text(prep) -> str:
