@@ -140,10 +140,10 @@ def report(args, data, db, split, model, wall, cpu) -> None:
     print(f"data: {data} ({db.n_rows} rows, example {db.example_shape}); fold 0: {len(split.train)} train, "
           f"{len(split.val)} val, {len(split.test)} test rows; {args.epochs} epochs, batch {args.batch_size}; "
           f"keras twin {model.count_params():,} params, {flops / 1e9:.1f} GFLOP of training")
-    print(f"{'variant':<20}{'wall s':>8}{'cpu s':>8}{'GFLOP/s':>9}   wall runs")
+    print(f"{'variant':<20}{'wall s':>8}{'cpu s':>8}{'GFLOP/s':>9}{'per cpu s':>10}   wall runs")
     for name, values in wall.items():
-        print(f"{name:<20}{med[name]:>8.2f}{med_cpu[name]:>8.2f}{flops / med[name] / 1e9:>9.2f}   "
-              f"{', '.join(f'{v:.2f}' for v in values)}")
+        print(f"{name:<20}{med[name]:>8.2f}{med_cpu[name]:>8.2f}{flops / med[name] / 1e9:>9.2f}"
+              f"{flops / med_cpu[name] / 1e9:>10.2f}   {', '.join(f'{v:.2f}' for v in values)}")
     ratios = {}
     for tag in ("jit", "no-jit"):
         if f"serzoo {tag}" in med:
@@ -160,6 +160,7 @@ def report(args, data, db, split, model, wall, cpu) -> None:
         "times_s": wall, "cpu_s": cpu, "median_s": med, "median_cpu_s": med_cpu, "ratios": ratios,
         "keras_params": model.count_params(), "training_gflop": flops / 1e9,
         "achieved_gflops": {k: flops / v / 1e9 for k, v in med.items()},
+        "gflop_per_cpu_s": {k: flops / v / 1e9 for k, v in med_cpu.items()},
         "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=2))
