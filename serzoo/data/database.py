@@ -284,20 +284,27 @@ def read_rows(dataset, rows: np.ndarray, gap_bytes: int = 1 << 18) -> np.ndarray
     """Rows of an HDF5 dataset (sorted, unique indices) in few contiguous reads.
 
     h5py's point selection (``dataset[rows]``) costs milliseconds per row; a slice
-    read is nearly free per byte. Rows closer than ``gap_bytes`` are read as one
+    read costs a fraction of one. Rows closer than ``gap_bytes`` are read as one
     slice with the rows between them (dropped after), so a dense selection is a
-    few large reads and a sparse one a read per row; memory stays one slice.
+    few large reads and a sparse one a read per row; memory stays one slice. The
+    reads go through h5py's low-level calls, whose overhead per read is half that
+    of ``read_direct``: streaming random rows is a read per row.
     """
-    if not hasattr(dataset, "read_direct"):  # not an h5py dataset: its own indexing
+    if not hasattr(dataset, "id") or not hasattr(dataset.id, "read"):  # not an h5py dataset: its own indexing
         return np.asarray(dataset[rows])
-    row_bytes = max(1, int(np.prod(dataset.shape[1:])) * dataset.dtype.itemsize)
-    gap = max(1, gap_bytes // row_bytes)
-    out = np.empty((len(rows), *dataset.shape[1:]), dtype=dataset.dtype)
+    import h5py
+
+    row_shape = tuple(dataset.shape[1:])
+    gap = max(1, gap_bytes // max(1, int(np.prod(row_shape)) * dataset.dtype.itemsize))
+    out = np.empty((len(rows), *row_shape), dtype=dataset.dtype)
+    space = dataset.id.get_space()
     breaks = np.flatnonzero(np.diff(rows) > gap) + 1
     for first, last in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])):
         lo, hi = int(rows[first]), int(rows[last - 1]) + 1
-        if hi - lo == last - first:  # every row of the slice is wanted: read it straight into place
-            dataset.read_direct(out, np.s_[lo:hi], np.s_[first:last])
-        else:
-            out[first:last] = dataset[lo:hi][rows[first:last] - lo]
+        full = hi - lo == last - first  # every row of the slice is wanted: read it straight into place
+        target = out[first:last] if full else np.empty((hi - lo, *row_shape), dtype=dataset.dtype)
+        space.select_hyperslab((lo, *[0] * len(row_shape)), (hi - lo, *row_shape))
+        dataset.id.read(h5py.h5s.create_simple(target.shape), space, target)
+        if not full:
+            out[first:last] = target[rows[first:last] - lo]
     return out

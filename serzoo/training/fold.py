@@ -88,9 +88,8 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
     import_tensorflow()
     import keras
 
-    from serzoo.training.callbacks import restore_seed_states
-
     from serzoo.training import distribute
+    from serzoo.training.callbacks import restore_seed_states
     from serzoo.training.precision import precision_scope
 
     keras.utils.set_random_seed(prep.config.seed + fold)
