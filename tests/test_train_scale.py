@@ -178,3 +178,18 @@ def test_streamed_rows_equal_rows_in_memory(tmp_path, rows):
         unique, inverse = np.unique(rows, return_inverse=True)
         np.testing.assert_array_equal(read_rows(f["feat"], unique)[inverse], x[rows])
         np.testing.assert_array_equal(read_rows(f["feat"], unique, gap_bytes=1)[inverse], x[rows])  # one per row
+
+
+@pytest.mark.parametrize("compression, cached", [(None, False), ("gzip", True)])
+def test_uncompressed_chunked_features_are_read_without_the_chunk_cache(tmp_path, compression, cached):
+    from serzoo.data.loading import open_database
+
+    x = np.random.default_rng(2).normal(size=(40, 6, 5)).astype(np.float32)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f.create_dataset("feat", data=x, chunks=(8, 6, 5), compression=compression)
+        f["label"] = (np.arange(40) % 2).astype(float)[:, None]
+    with open_database(str(tmp_path / "c.h5")) as db:
+        nbytes = db._feat.id.get_access_plist().get_chunk_cache()[1]
+        assert (nbytes > 0) == cached
+        rows = np.array([39, 3, 3, 17])
+        np.testing.assert_array_equal(db.features(rows), x[rows])

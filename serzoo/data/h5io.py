@@ -135,6 +135,7 @@ def _without_chunk_cache(f, name: str):
     dataset = f[name]
     if dataset.chunks is None or dataset.id.get_create_plist().get_nfilters():
         return dataset
+    del dataset  # HDF5 shares one open dataset: a second open would get the first one's cache
     access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
     access.set_chunk_cache(0, 0, 1.0)
     return h5py.Dataset(h5py.h5d.open(f.id, name.encode(), access))
