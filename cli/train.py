@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from serzoo.training.config import NORMALIZATIONS, OPTIMIZERS, SCHEDULES, STREAMING_MODES, TrainConfig
+from serzoo.training.config import (DISTRIBUTE_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, SCHEDULES,
+                                   STREAMING_MODES, TrainConfig)
 from serzoo.core.errors import ConfigError
 from serzoo.cli.build import model_options
 from serzoo.cli.stages import check_final_epochs, stage_options
@@ -88,6 +89,12 @@ def _echo(message: str) -> None:
                    "transductive, reported as such) or none.")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
               help="Compile training steps with XLA (measured slower for CNN-LSTMs on CPU here: bench/train_speed.py).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=TrainConfig.precision, show_default=True,
+              help="Compute in bf16 or fp16 (Keras mixed precision; variables, input standardisation, heads and "
+                   "losses stay float32; fp16 scales the loss) or fp32.")
+@click.option("--distribute", type=click.Choice(DISTRIBUTE_MODES), default=None,
+              help="Data-parallel training with tf.distribute over all local devices (mirrored; --batch-size is "
+                   "the global batch). multiworker is refused: Keras 3's fit does not support it.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
 @click.option("--checkpoint-every", "checkpoint_seconds", type=float, default=TrainConfig.checkpoint_seconds,
               show_default=True, metavar="SECONDS",
@@ -128,6 +135,10 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
                 options[name] = list(options[name])
             check_final_epochs(ctx, options)
             config = TrainConfig(**options)
+        if config.distribute:
+            from serzoo.training.distribute import strategy
+
+            strategy(config.distribute)  # a refused strategy says so before the data is read
         prep = prepare(config, echo=_echo)
         _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
               f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "

@@ -181,14 +181,9 @@ class Database:
             return self.layout.to_model(self._feat[rows])
         if not rows.size:
             return np.empty((0, *self.example_shape), dtype=np.float32)
-        # h5py wants increasing, unique indices: read each row once, then restore order and repeats.
+        # read each row once, in increasing order, then restore order and repeats
         unique, inverse = np.unique(rows, return_inverse=True)
-        lo, hi = int(unique[0]), int(unique[-1]) + 1
-        if hi - lo <= 2 * len(unique):  # dense enough: one contiguous read beats a point selection
-            block = np.asarray(self._feat[lo:hi])[unique - lo]
-        else:
-            block = np.asarray(self._feat[unique])
-        return self.layout.to_model(block)[inverse]
+        return self.layout.to_model(read_rows(self._feat, unique))[inverse]
 
     def replace_features(self, features: np.ndarray) -> None:
         """Use these features (model layout, every row) instead of the file's from now on.
@@ -283,3 +278,33 @@ class Database:
     def __repr__(self) -> str:
         return (f"Database({self.path!r}, layout={self.file_layout}, rows={self.n_rows}, "
                 f"example_shape={self.example_shape}, labels={self.label_names}, groupings={list(self.groupings)})")
+
+
+def read_rows(dataset, rows: np.ndarray, gap_bytes: int = 1 << 18) -> np.ndarray:
+    """Rows of an HDF5 dataset (sorted, unique indices) in few contiguous reads.
+
+    h5py's point selection (``dataset[rows]``) costs milliseconds per row; a slice
+    read costs a fraction of one. Rows closer than ``gap_bytes`` are read as one
+    slice with the rows between them (dropped after), so a dense selection is a
+    few large reads and a sparse one a read per row; memory stays one slice. The
+    reads go through h5py's low-level calls, whose overhead per read is half that
+    of ``read_direct``: streaming random rows is a read per row.
+    """
+    if not hasattr(dataset, "id") or not hasattr(dataset.id, "read"):  # not an h5py dataset: its own indexing
+        return np.asarray(dataset[rows])
+    import h5py
+
+    row_shape = tuple(dataset.shape[1:])
+    gap = max(1, gap_bytes // max(1, int(np.prod(row_shape)) * dataset.dtype.itemsize))
+    out = np.empty((len(rows), *row_shape), dtype=dataset.dtype)
+    space = dataset.id.get_space()
+    breaks = np.flatnonzero(np.diff(rows) > gap) + 1
+    for first, last in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])):
+        lo, hi = int(rows[first]), int(rows[last - 1]) + 1
+        full = hi - lo == last - first  # every row of the slice is wanted: read it straight into place
+        target = out[first:last] if full else np.empty((hi - lo, *row_shape), dtype=dataset.dtype)
+        space.select_hyperslab((lo, *[0] * len(row_shape)), (hi - lo, *row_shape))
+        dataset.id.read(h5py.h5s.create_simple(target.shape), space, target)
+        if not full:
+            out[first:last] = target[rows[first:last] - lo]
+    return out

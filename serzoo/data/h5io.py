@@ -123,6 +123,24 @@ def _read_groupings(f, path: Path) -> list[Grouping]:
     return out
 
 
+def _without_chunk_cache(f, name: str):
+    """Dataset ``name``, opened without HDF5's chunk cache when its chunks are stored uncompressed.
+
+    Streaming reads random rows; through the cache each one-row read copies its
+    whole chunk (about 1 MiB in files serzoo builds) first. Uncached, HDF5 reads
+    just the row. Compressed chunks keep the cache: they must be decoded whole.
+    """
+    import h5py
+
+    dataset = f[name]
+    if dataset.chunks is None or dataset.id.get_create_plist().get_nfilters():
+        return dataset
+    del dataset  # HDF5 shares one open dataset: a second open would get the first one's cache
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)
+    return h5py.Dataset(h5py.h5d.open(f.id, name.encode(), access))
+
+
 def read_h5(path, layout: str | None = None) -> Database:
     """Open an HDF5 feature database without reading the features.
 
@@ -152,7 +170,7 @@ def read_h5(path, layout: str | None = None) -> Database:
                 f"{path}: missing dataset {' and '.join(repr(m) for m in missing)}; a feature database needs "
                 "'feat' (features, rows first) and 'label' (N, K label indices)"
             )
-        feat = f["feat"]
+        feat = _without_chunk_cache(f, "feat")
         if feat.dtype.kind not in "fiu":
             raise DataError(f"{path}: dataset 'feat' has dtype {feat.dtype}; features must be numbers")
         labels = np.asarray(f["label"][()])

@@ -311,11 +311,14 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
     x = inputs
     if normalization is not None:
         mean, variance = (np.asarray(v, dtype="float32") for v in normalization)
-        x = keras.layers.Normalization(axis=layout.feature_axis, mean=mean, variance=variance, name="standardize")(x)
+        # float32 under mixed precision too: raw features (energies, F0 in Hz) lose too much when cast first
+        x = keras.layers.Normalization(axis=layout.feature_axis, mean=mean, variance=variance, name="standardize",
+                                       dtype="float32")(x)
     elif per_utterance:
         from serzoo.model.layers import UtteranceStandardization
 
-        x = UtteranceStandardization(feature_axis=layout.feature_axis, name="standardize_utterance")(x)
+        x = UtteranceStandardization(feature_axis=layout.feature_axis, name="standardize_utterance",
+                                     dtype="float32")(x)
     for index, step in enumerate(plan.steps, 1):
         prefix = f"b{index}_{step.block}"
         x = _adapt(x, step.adapter_before, f"b{index}")
@@ -330,8 +333,9 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
     outputs = {}
     for head in heads:
         units, activation = (1, "linear") if int(head.num_classes) == 1 else (int(head.num_classes), "softmax")
+        # heads stay float32 under mixed precision, so losses and predictions are float32
         outputs[head.name] = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
-                                                name=head.name)(x)
+                                                name=head.name, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -208,9 +208,7 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
 
     def generate():
         order = order_for_epoch()
-        for c in range(0, len(order), chunk):
-            pos = order[c:c + chunk]
-            x = fetch(pos)
+        for c, pos, x in _read_ahead(fetch, order, chunk):
             for b in range(0, len(pos), batch_size):
                 p = pos[b:b + batch_size]
                 batch = x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
@@ -219,6 +217,25 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
     sig = _signature(tf, example_shape, tasks)
     return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)
 
+
+def _read_ahead(fetch, order: np.ndarray, chunk: int):
+    """``(start, positions, features)`` of each chunk of ``order``, the next chunk read while this one trains.
+
+    A chunk read from the file (streaming) takes as long as several training steps; reading it in a
+    thread while the batches of the previous chunk are consumed hides that time (h5py and the
+    training step both release the interpreter while they work). The chunks and their order are
+    exactly those of a plain loop.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, len(order), chunk)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="serzoo-read") as pool:
+        pending = pool.submit(fetch, order[:chunk]) if len(order) else None
+        for c in starts:
+            x = pending.result()
+            nxt = c + chunk
+            pending = pool.submit(fetch, order[nxt:nxt + chunk]) if nxt < len(order) else None
+            yield c, order[c:c + chunk], x
 
 
 def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,11 @@ Keras' EarlyStopping and ModelCheckpoint keep their state in memory, so a run
 killed with kill -9 could not continue where it stopped. This callback saves,
 after every epoch and atomically, the full model with its optimizer and the
 selection state (best score, best epoch, epochs without improvement) in one
-``.keras`` file, and the best weights so far in another.
+``.keras`` file, and the best weights so far in another. Writing costs more than
+a short epoch, so it happens at most every ``every_seconds`` and never after the
+last epoch: the finished fold takes its best weights from memory, and a run
+killed before the fold's result is written resumes from the last checkpoint,
+which repeats a few epochs but gives the same, bit-identical, result.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class FoldCheckpoint(keras.callbacks.Callback):
         metadata: serzoo metadata stored with the checkpoint.
         where: names the fold in messages, such as ``fold 3 (fold2)``.
         every_seconds: write the resumable checkpoint after an epoch only when this many seconds
-            have passed since the last one (and always after the last epoch); 0: every epoch.
+            have passed since the last one (never after the last epoch); 0: every epoch but the last.
             A resume continues exactly from the last checkpoint, so this trades the work a
             kill -9 can lose against the time spent writing the model.
     """
@@ -50,6 +54,7 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.patience, self.validate, self.epoch_state = patience, validate, epoch_state
         self.echo, self.epochs, self.metadata, self.where = echo, epochs, metadata, where
         self.every_seconds, self.saved_at, self.pending_best = every_seconds, time.monotonic(), None
+        self.best_weights = None  # the best weights of this session, once an epoch improved
         state = state or {}
         self.best_score = state.get("best_score", float("-inf"))
         self.best_epoch = state.get("best_epoch", -1)
@@ -94,13 +99,13 @@ class FoldCheckpoint(keras.callbacks.Callback):
         if improved:
             self.best_score, self.best_epoch, self.best_report, self.wait = score, epoch, report, 0
             # kept in memory; written with the next checkpoint, so the two files always agree
-            self.pending_best = self.model.get_weights()
+            self.pending_best = self.best_weights = self.model.get_weights()
         else:
             self.wait += 1
         stop = self.patience > 0 and self.wait >= self.patience
         self.last_epoch = epoch
         self.finished = stop or epoch + 1 >= self.epochs
-        if self.finished or time.monotonic() - self.saved_at >= self.every_seconds:
+        if not self.finished and time.monotonic() - self.saved_at >= self.every_seconds:
             self._checkpoint(epoch)
         val = f", val score {score:.3f}" if self.validate is not None else ""
         mark = " *" if improved and self.validate is not None else ""
@@ -108,6 +113,13 @@ class FoldCheckpoint(keras.callbacks.Callback):
         if stop:
             self.echo(f"  early stop: no validation improvement for {self.wait} epochs")
             self.model.stop_training = True
+
+    def restore_best(self, model) -> None:
+        """Give ``model`` the selected weights: from memory, or from the last checkpoint when none improved since."""
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
+        else:
+            model.load_weights(self.best_path)
 
 
 

@@ -16,6 +16,10 @@ SCHEDULES = ("constant", "cosine", "onecycle")
 #: global: training-fold statistics inside the model; utterance: each utterance over its own time steps;
 #: speaker: each group with its own statistics (transductive: the test group's unlabeled features are used)
 NORMALIZATIONS = ("global", "utterance", "speaker", "none")
+#: --precision: Keras mixed-precision policies (serzoo.training.precision)
+PRECISIONS = ("fp32", "bf16", "fp16")
+#: --distribute: tf.distribute strategies (serzoo.training.distribute)
+DISTRIBUTE_MODES = ("mirrored", "multiworker")
 
 
 @dataclass
@@ -73,6 +77,8 @@ class TrainConfig:
     adapt_freeze: str | None = None
     final: bool = False
     epochs_from: str | None = None
+    precision: str = "fp32"
+    distribute: str | None = None
 
     def validate(self) -> None:
         """Check values that need no data; raises ConfigError naming the option."""
@@ -97,6 +103,9 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds >= 0,
              "--checkpoint-every must be 0 or more seconds"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.distribute in (None, *DISTRIBUTE_MODES),
+             f"--distribute must be one of {', '.join(DISTRIBUTE_MODES)}"),
             (self.dropout is None or 0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (self.l2 is None or (math.isfinite(self.l2) and self.l2 >= 0), "--l2 must be a finite number, 0 or more"),
             (self.max_folds is None or self.max_folds >= 1, "--max-folds must be at least 1"),

@@ -46,7 +46,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     with warnings.catch_warnings():
         # best weights written before --unfreeze-after carry the smaller optimizer; only the weights are needed
         warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer.*")
-        model.load_weights(checkpoint.best_path)
+        checkpoint.restore_best(model)
     adaptation = adapt(prep, fold, split, model, fold_dir, compile_fold, echo)  # None without adaptation groups
     result = _test_and_save(prep, fold, split, model, data, checkpoint, fold_dir, adaptation)
     if last_path.exists():
@@ -94,24 +94,34 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
     import_tensorflow()
     import keras
 
-    from serzoo.model.assemble import Head, build_model
+    from serzoo.training import distribute
     from serzoo.training.callbacks import restore_seed_states
+    from serzoo.training.precision import precision_scope
 
     keras.utils.set_random_seed(prep.config.seed + fold)
-    if state is not None:
-        from serzoo.model.serialization import load_model
+    # variables made in the strategy's scope are mirrored; layers made in the precision scope keep its policy
+    with distribute.scope(prep.config.distribute), precision_scope(prep.config.precision):
+        if state is not None:
+            from serzoo.model.serialization import load_model
 
-        model, _ = load_model(last_path)
-        restore_seed_states(model, state["seed_states"])
-        echo(f"  resuming at epoch {state['epoch'] + 2}")
-        return model, state["epoch"] + 1
-    cfg, tasks = prep.config, prep.tasks
-    heads = [Head(t.name, t.num_classes) for t in tasks]
+            model, _ = load_model(last_path)
+            restore_seed_states(model, state["seed_states"])
+            echo(f"  resuming at epoch {state['epoch'] + 2}")
+            return model, state["epoch"] + 1
+        return new_model(prep, fold, data, last_path.parent, echo), 0
+
+
+def new_model(prep: Prepared, fold: int, data: FoldData, fold_dir: Path, echo: Echo = lambda _m: None):
+    """A new model of the run's plan for this fold, compiled with its losses and optimizer."""
+    from serzoo.model.assemble import Head, build_model
+
+    cfg = prep.config
+    heads = [Head(t.name, t.num_classes) for t in prep.tasks]
     model = build_model(prep.plan, prep.db.example_shape, heads, name=f"serzoo_fold{fold}", normalization=data.stats,
                         per_utterance=cfg.normalize == "utterance")
-    prepare_model(model, prep, last_path.parent, echo)  # --init-from and --freeze, before compiling
+    prepare_model(model, prep, fold_dir, echo)  # --init-from and --freeze, before compiling
     compile_fold(model, prep, data.priors, make_optimizer(cfg, data.steps_per_epoch))
-    return model, 0
+    return model
 
 
 def compile_fold(model, prep: Prepared, priors: dict, optimizer) -> None:
