@@ -106,6 +106,8 @@ VARIANTS = [
     ("residual", "vector", {"units": "6,12", "batchnorm": "true", "activation": "tanh"}),
     ("highway", "sequence", {"layers": "3", "activation": "gelu", "gate_bias": "-1"}),
     ("attention", "sequence", {"units": "3", "l2": "0.001"}),
+    ("gpool", "sequence", {"modes": "max,min"}),
+    ("flatten", "sequence", {"steps": "5"}),
 ]
 
 

@@ -17,7 +17,8 @@ from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
 from serzoo.training.defaults import NO_SAMPLER
-from serzoo.training.tasks import Task, class_weights, driving_labels
+from serzoo.data.labels import has_label
+from serzoo.training.tasks import Task, class_weights, driving_labels, labelled_counts
 from serzoo.core.tf import import_tensorflow
 
 #: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
@@ -72,8 +73,11 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     if len(rows) == 0:
         raise ConfigError(f"fold {split.name}: no training rows")
     labels = db.labels[rows]
-    priors = {t.name: np.bincount(labels[:, t.column].astype(int), minlength=t.num_classes) / len(rows)
-              for t in tasks if not t.regression}
+    priors = {}
+    for t in tasks:
+        if not t.regression:
+            counts = labelled_counts(labels[:, t.column], t.num_classes)
+            priors[t.name] = counts / max(counts.sum(), 1)
     data = FoldData(rows, labels, class_weights(cfg.class_weights, tasks, labels), priors, None, {})
     x = None if prep.streaming else db.features(rows)
     # statistics of the real training rows, before a sampler adds synthetic ones
@@ -168,10 +172,17 @@ def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray], smoothing: float = 0.0):
-    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights."""
+    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights.
+
+    A row without the task's label (the mask value, see :mod:`serzoo.data.labels`) gets the
+    sample weight 0 and a neutral target (class 0, or 0.0), so it adds nothing to that
+    head's loss or gradient while still training the other heads it has labels for.
+    """
     y, w = {}, {}
     for task in tasks:
         column = labels[:, task.column]
+        present = has_label(column, task.regression)
+        column = np.where(present, column, 0)
         if task.regression:
             y[task.name] = column.astype(np.float32).reshape(-1, 1)
             w[task.name] = np.ones(len(column), np.float32)
@@ -180,6 +191,7 @@ def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarra
             one_hot = np.eye(task.num_classes, dtype=np.float32)[idx]
             y[task.name] = one_hot * (1 - smoothing) + smoothing / task.num_classes
             w[task.name] = (weights[task.name][idx] if task.name in weights else np.ones(len(idx))).astype(np.float32)
+        w[task.name] = w[task.name] * present
     return y, w
 
 

@@ -22,7 +22,7 @@ from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
 from serzoo.training.optim import make_optimizer
-from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, validator
+from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, untrained_tasks, validator
 from serzoo.training.prepare import Prepared
 from serzoo.core.tf import import_tensorflow
 
@@ -69,7 +69,8 @@ def train_fold_ensemble(prep: Prepared, fold: int, split: Split, fold_dir: Path,
         members.append(train_fold(replace(prep, config=replace(prep.config, seed=seed)), fold, split, sub, echo))
     outputs = [np.load(fold_dir / f"seed{seed}" / "predictions.npz") for seed in seeds]
     averaged = {t.name: np.mean([o[f"pred_{t.name}"] for o in outputs], axis=0) for t in prep.tasks}
-    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged)
+    untrained = untrained_tasks(prep.tasks, prep.db.labels[np.concatenate([split.train, split.adapt]).astype(int)])
+    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged, untrained)
     save_predictions(fold_dir / "predictions.npz", split.test, averaged)
     first = members[0]
     result = {**{k: first[k] for k in ("fold", "name", "groups", "rows", "leakage_checks")},
@@ -146,7 +147,8 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
     """Evaluate the selected model on the test rows once; save the model, predictions and result."""
     db = prep.db
     test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
-    test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
+    untrained = untrained_tasks(prep.tasks, db.labels[data.rows])
+    test_report = evaluate(prep.tasks, db.labels[split.test], test_pred, untrained)
     save_model(model, fold_dir / "model.keras", model_metadata(prep, data.priors))
     save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
     has_val = len(split.val) > 0
@@ -167,6 +169,8 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
         "epochs_run": checkpoint.last_epoch + 1, "best_epoch": checkpoint.best_epoch + 1,
         "val": checkpoint.best_report, "test": test_report,
     }
+    if untrained:  # aggregated corpora: a task none of the training corpora has is not scored
+        result["untrained_tasks"] = untrained
     write_json(fold_dir / "result.json", result)
     return result
 

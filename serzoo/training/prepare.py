@@ -15,6 +15,7 @@ from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.plugin_manager import augmenters, losses, samplers
 from serzoo.core.registry import Augmenter, Sampler, parse_dotted_options
 from serzoo.data.database import Database
+from serzoo.data.labels import masked_columns
 from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
@@ -109,7 +110,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     data = config.data or default_demo_path(demo_layout(config), echo)
     db = open_database(data, loader=config.loader)
     tasks = parse_tasks(config.tasks, db.label_names, ClassCounts(db.labels, db.label_names, db.class_names))
-    check_labels(tasks, db.labels)
+    check_labels(tasks, db.labels, maskable=masked_columns(db.label_names, db.attrs))
     for task in tasks:
         loss = losses().get(task.resolved_loss())
         if task.task_type not in loss.task_types:
