@@ -80,7 +80,8 @@ def _echo(message: str) -> None:
 @click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
 @click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=TrainConfig.normalize, show_default=True,
-              help="Feature standardisation: global (training-fold statistics, stored in the model), utterance "
+              help="Feature standardisation: global (training-fold statistics, stored in the model), minmax "
+                   "(scaled to [0, 1] by the training fold's minimum and maximum, stored in the model), utterance "
                    "(each utterance over its own time steps), speaker (each group with its own statistics; "
                    "transductive, reported as such) or none.")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,

@@ -81,7 +81,8 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     data = FoldData(rows, labels, class_weights(cfg.class_weights, tasks, labels), priors, None, {})
     x = None if prep.streaming else db.features(rows)
     # statistics of the real training rows, before a sampler adds synthetic ones
-    data.stats = feature_stats(prep, x, rows) if standardize else None
+    stats = feature_range if prep.config.normalize == "minmax" else feature_stats
+    data.stats = stats(prep, x, rows) if standardize else None
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
     augment = _augmentation(prep, fold, data) if prep.augmenters else None
@@ -233,15 +234,34 @@ def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, ex
 
 
 
-def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+def _feature_rows(prep: Prepared, x_train, train_rows):
+    """The training features as (frames, features) blocks: all of them at once, or read in chunks."""
     axis = prep.db.layout.feature_axis
-    total = sq = None
-    count = 0
     chunks = [x_train] if x_train is not None else (
         prep.db.features(np.sort(train_rows[i:i + 256])) for i in range(0, len(train_rows), 256))
     for chunk in chunks:
-        flat = np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+        yield np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+
+
+def feature_range(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Min-max scaling as the ``(mean, variance)`` of the model's Normalization layer: ``(min, (max - min)**2)``.
+
+    The layer computes ``(x - mean) / sqrt(variance)``, so these give ``(x - min) / (max - min)``:
+    the training rows (all steps and context frames) span [0, 1], as the original trainer's
+    min-max scaling did; a constant feature keeps a tiny range rather than dividing by zero.
+    """
+    low = high = None
+    for flat in _feature_rows(prep, x_train, train_rows):
+        low = flat.min(0) if low is None else np.minimum(low, flat.min(0))
+        high = flat.max(0) if high is None else np.maximum(high, flat.max(0))
+    return low, np.maximum((high - low) ** 2, 1e-8)
+
+
+def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+    total = sq = None
+    count = 0
+    for flat in _feature_rows(prep, x_train, train_rows):
         total = flat.sum(0) if total is None else total + flat.sum(0)
         sq = (flat ** 2).sum(0) if sq is None else sq + (flat ** 2).sum(0)
         count += len(flat)

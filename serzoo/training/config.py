@@ -15,7 +15,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 #: global: training-fold statistics inside the model; utterance: each utterance over its own time steps;
 #: speaker: each group with its own statistics (transductive: the test group's unlabeled features are used)
-NORMALIZATIONS = ("global", "utterance", "speaker", "none")
+NORMALIZATIONS = ("global", "minmax", "utterance", "speaker", "none")
+#: normalisations whose statistics come from the training rows and are stored in the model
+STORED_NORMALIZATIONS = ("global", "minmax")
 
 
 @dataclass

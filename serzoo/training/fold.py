@@ -18,6 +18,7 @@ import numpy as np
 
 from serzoo.core.files import ensure_folder, write_json
 from serzoo.core.plugin_manager import losses
+from serzoo.training.config import STORED_NORMALIZATIONS
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
@@ -38,7 +39,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     split.check_disjoint()
     last_path = fold_dir / "last.keras"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
-    data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
+    data = training_data(prep, fold, split, standardize=prep.config.normalize in STORED_NORMALIZATIONS and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     model.load_weights(checkpoint.best_path)
