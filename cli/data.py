@@ -100,11 +100,15 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, fo
 
     META has a header line; its first column is the wav path relative to META,
     the others integer labels and group columns. Rows are stored ordered by the first group column.
+    When the first column names .npy or .csv files (one per utterance, such as openSMILE
+    writes: (frames, D) low-level descriptors or one (D,) vector of functionals), those
+    features are stored instead of extracting any.
 
     \b
     Example:
       serzoo data build emodb/meta.tsv -o emodb.h5 --labels emotion,arousal,valence --group speaker
       serzoo data build meta.tsv -o db.h5 --group speaker,fold    # then: serzoo train --group-by fold
+      serzoo data build opensmile_meta.tsv -o db.h5 --group speaker  # paths to .csv/.npy feature files
     """
     from serzoo.data.build import build_database
     from serzoo.data.loading import open_database

@@ -21,8 +21,9 @@ and:
 * can keep only some groups' rows (``where={"corpus": ["a"]}``), which also
   makes a one-corpus database out of an aggregated one.
 
-An input that already has a ``corpus`` grouping (an earlier merge) keeps its
-corpus and speaker names. The speaker grouping of any other input is its
+An input that already has a ``corpus`` grouping (an earlier merge, or a table built
+with ``--group speaker,corpus``) keeps its corpus names; its speakers are made unique
+per corpus too, so ``serzoo data merge one.h5 --where corpus=a -o a.h5`` filters by corpus. The speaker grouping of any other input is its
 ``speaker`` grouping, else its default (first) grouping.
 """
 
@@ -113,8 +114,9 @@ def _speaker_grouping(db: Database) -> Grouping | None:
 def merge_groupings(dbs: Sequence[Database], corpora: Sequence[str]) -> dict[str, list[str]]:
     """Group name per row of every output grouping: speaker, corpus, then the groupings all inputs share.
 
-    Speakers and the shared groupings are made unique per corpus (``corpus/name``), except in an
-    input that already has a corpus grouping (an aggregated database), whose names stay as they are.
+    Speakers and the shared groupings are made unique per corpus (``corpus/name``); an input with a
+    corpus grouping of its own (an aggregated database, or one built with ``--group speaker,corpus``)
+    keeps its corpus names, and names that already start with their corpus stay as they are.
     """
     shared = [name for name in dbs[0].groupings if name not in (CORPUS, SPEAKER)
               and all(name in db.groupings for db in dbs)]
@@ -126,7 +128,7 @@ def merge_groupings(dbs: Sequence[Database], corpora: Sequence[str]) -> dict[str
         own = {SPEAKER: _speaker_grouping(db), **{name: db.groupings[name] for name in shared}}
         for name, grouping in own.items():
             rows = _row_values(grouping, db.n_rows)
-            values[name].extend(v if merged_before or not v else f"{c}/{v}" for c, v in zip(corpus_rows, rows))
+            values[name].extend(v if not v or v.startswith(f"{c}/") else f"{c}/{v}" for c, v in zip(corpus_rows, rows))
     return values
 
 
@@ -217,6 +219,8 @@ def merge_databases(paths: Sequence, out_path, *, names: Sequence[str] | str | N
         label_names, class_names, labels = merge_labels(dbs, corpora, mapping)
         values = merge_groupings(dbs, corpora)
         rows = _select(values, where)
+        corpus = Grouping.from_values(CORPUS, [values[CORPUS][i] for i in rows])
+        rows = rows[np.argsort(corpus.ids, kind="stable")]  # corpus after corpus, so speakers are too
         speaker = Grouping.from_values(SPEAKER, [values[SPEAKER][i] for i in rows])
         # rows ordered by speaker (those in none last), as SER_FEAT_EXT's start/end ranges need
         order = rows[np.argsort(np.where(speaker.ids < 0, speaker.n_groups, speaker.ids), kind="stable")]
