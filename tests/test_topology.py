@@ -44,3 +44,30 @@ def test_bad_topology_options_are_one_line_errors(opts, message):
 def test_flatten_longer_than_the_sequence_is_refused():
     with pytest.raises(ConfigError, match="flatten.steps=9: the sequence has only 6 time steps"):
         build_model(plan_chain("flatten", "sequence", {"flatten": {"steps": "9"}}), (6, 3), [Head("e", 2)])
+
+
+def test_train_with_frame_heads_saves_frame_posteriors(tmp_path, invoke):
+    import h5py
+
+    from serzoo.model.serialization import load_model
+    from serzoo.training.config import TrainConfig
+    from serzoo.training.prepare import prepare
+    from serzoo.training.run import run
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(24) % 2
+    path = tmp_path / "tiny.h5"
+    with h5py.File(path, "w") as f:
+        f["feat"] = rng.normal(size=(24, 6, 4)) + labels[:, None, None]
+        f["label"] = labels[:, None].astype(float)
+        f["start_indice"] = np.array([0.0, 8, 16])
+        f["end_indice"] = np.array([8.0, 16, 24])
+    config = TrainConfig(data=str(path), blocks="cnn1d", opts=["cnn1d.filters=4"], tasks="label0:2:0", epochs=1,
+                         batch_size=8, max_folds=1, frame_heads=True, jit_compile=False)
+    run(prepare(config), tmp_path / "run", echo=lambda m: None)
+    model, _ = load_model(tmp_path / "run" / "fold00" / "model.keras", compile=False)
+    frames = model.get_layer("label0_frames").output.shape
+    assert len(frames) == 3 and frames[1] > 1 and frames[2] == 2  # posteriors per time step
+    result = invoke("build", "--layout", "1d", "--input-shape", "6,4", "--heads", "e:3", "--blocks", "cnn1d",
+                    "--frame-heads")
+    assert result.exit_code == 0 and "heads on: sequence, each time step, posteriors averaged" in result.output

@@ -62,6 +62,7 @@ class TrainConfig:
     val_share: float = 0.1
     streaming: str = "auto"
     normalize: str = "global"
+    frame_heads: bool = False
     jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None

@@ -81,7 +81,7 @@ def demo_layout(config: TrainConfig) -> str:
     Raises:
         SerzooError: the chain fits none (the error for the 1d demo, which says why).
     """
-    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    shared = model_shared(config)
     first_error = None
     # frame-level layouts from the poorest (cheapest to build and train) to the richest
     for layout in reversed([lay for lay in layouts.LAYOUTS if lay.frame_level]):
@@ -91,6 +91,12 @@ def demo_layout(config: TrainConfig) -> str:
         except LayoutError as exc:
             first_error = first_error or exc
     raise first_error
+
+
+def model_shared(config: TrainConfig) -> dict:
+    """The options every block (``dropout``, ``l2``) or the heads (``l2``, ``frame_heads``) share."""
+    values = (("dropout", config.dropout), ("l2", config.l2), ("frame_heads", config.frame_heads or None))
+    return {k: v for k, v in values if v is not None}
 
 
 def prepare(config: TrainConfig, echo=None) -> Prepared:
@@ -137,7 +143,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
                 f"sampler {sampler.name} makes synthetic rows and needs a label for every task: with several "
                 "tasks use --sample-by joint (classification tasks only), or an index sampler such as oversample"
             )
-    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    shared = model_shared(config)
     plan = plan_chain(config.blocks, db.input_layout, parse_opts(config.opts), shared)
     splits = make_splits(
         db, config.protocol, test_groups=config.test_groups, val_groups=config.val_groups,
