@@ -198,6 +198,29 @@ def merge_command(databases, output, names, maps, per_corpus, where, no_check_fe
                    f"groupings {_groupings_text(db)}")
 
 
+@data_group.command("gain")
+@click.argument("meta", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line as SER_FEAT_EXT's META.gain.txt, or JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def gain_command(meta, fmt, quiet) -> None:
+    """Print the smallest and largest sample over the audio files of META (SER_FEAT_EXT's --gain_stat).
+
+    \b
+    Example:
+      serzoo data gain emodb/meta.tsv
+    """
+    from serzoo.data.gain import gain_statistics
+
+    with progress_bar(quiet, "Reading audio") as progress:
+        stats = gain_statistics(meta, progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"min gain:\t{stats['min_gain']:.7g}, max gain:\t{stats['max_gain']:.7g}  "
+               f"({stats['files']} files, peak {stats['peak_dbfs']:.1f} dBFS)")
+
+
 @data_group.command("info")
 @click.argument("database", type=click.Path(dir_okay=False))
 @click.option("--loader", default=None, help="Loader to use (default: chosen by file name; see `serzoo list loaders`).")

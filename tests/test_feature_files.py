@@ -85,3 +85,21 @@ def test_filter_by_corpus_and_speakers_unique_per_corpus(tmp_path):
         assert db.n_rows == 2 and db.grouping("speaker").names == ["b/1"]
     with pytest.raises(ConfigError, match="no corpus 'c'"):
         merge_databases([built], tmp_path / "c.h5", where={"corpus": ["c"]})
+
+
+def test_gain_statistics_of_a_table(tmp_path, invoke):
+    import wave
+
+    for name, peak in (("quiet.wav", 0.25), ("loud.wav", 0.5)):
+        samples = (np.sin(np.linspace(0, 20, 800)) * peak * 32767).astype("<i2")
+        samples[10] = -int(peak * 32767) - 1 if name == "loud.wav" else samples[10]
+        with wave.open(str(tmp_path / name), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(samples.tobytes())
+    (tmp_path / "meta.tsv").write_text("file\temotion\nquiet.wav\t0\nloud.wav\t1\n")
+    from serzoo.data.gain import gain_statistics
+
+    stats = gain_statistics(tmp_path / "meta.tsv")
+    assert stats["files"] == 2 and stats["max_file"].endswith("loud.wav") and stats["min_file"].endswith("loud.wav")
+    assert stats["min_gain"] == pytest.approx(-0.5, abs=1e-4) and stats["max_gain"] == pytest.approx(0.5, abs=1e-3)
+    result = invoke("data", "gain", tmp_path / "meta.tsv", "-q")
+    assert result.exit_code == 0 and result.output.startswith("min gain:\t-0.5")
