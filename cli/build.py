@@ -16,7 +16,7 @@ def model_options(blocks_default: str | None = None):
     """Add ``--blocks``, ``--opt``, ``--dropout`` and ``--l2`` to a command (``serzoo build`` and ``serzoo train``).
 
     The command receives ``blocks`` (str), ``opts`` (tuple of str), ``dropout`` and
-    ``l2`` (float or None); :func:`plan_from_options` turns them into a plan.
+    ``l2`` (float or None) and ``frame_heads`` (bool); :func:`plan_from_options` turns them into a plan.
 
     Args:
         blocks_default: the chain used when ``--blocks`` is not given; None makes it required.
@@ -24,6 +24,10 @@ def model_options(blocks_default: str | None = None):
 
     def decorate(f):
         # applied bottom-up, so --blocks comes first in --help
+        f = click.option("--frame-heads", is_flag=True, default=False,
+                         help="Heads classify every time step and average their posteriors per utterance "
+                              "(the chain must keep time: end it with a convolution or lstm "
+                              "return_sequences=true).")(f)
         f = click.option("--l2", type=float, default=None, metavar="WEIGHT",
                          help="L2 weight penalty for every block with an l2 option, and the heads.")(f)
         f = click.option("--dropout", type=float, default=None, metavar="RATE",
@@ -38,13 +42,15 @@ def model_options(blocks_default: str | None = None):
     return decorate
 
 
-def plan_from_options(input_layout: str, blocks: str, opts, dropout: float | None, l2: float | None) -> Plan:
+def plan_from_options(input_layout: str, blocks: str, opts, dropout: float | None, l2: float | None,
+                      frame_heads: bool = False) -> Plan:
     """The plan for the values of :func:`model_options`.
 
     Raises:
         SerzooError: see :func:`serzoo.model.assemble.plan_chain`.
     """
-    return plan_chain(blocks, input_layout, parse_opts(opts), shared={"dropout": dropout, "l2": l2})
+    return plan_chain(blocks, input_layout, parse_opts(opts),
+                      shared={"dropout": dropout, "l2": l2, "frame_heads": frame_heads or None})
 
 
 def parse_heads(text: str) -> list[Head]:
@@ -101,7 +107,7 @@ def _from_data(path: str, heads: str | None):
 @click.option("--heads", metavar="NAME:CLASSES,...",
               help="Outputs, such as emotion:7,arousal:1 (1 class = regression); default: the database's first label.")
 @model_options()
-def build(data, layout, input_shape, heads, blocks, opts, dropout, l2):
+def build(data, layout, input_shape, heads, blocks, opts, dropout, l2, frame_heads):
     """Assemble a model and print its plan, summary and parameter count, without training.
 
     \b
@@ -118,7 +124,7 @@ def build(data, layout, input_shape, heads, blocks, opts, dropout, l2):
             raise ConfigError("without --data, give --layout, --input-shape and --heads "
                               "(such as --layout 2d --input-shape 20,5,40,1 --heads emotion:7)")
         input_layout, shape, head_list = layouts.get(layout).name, parse_shape(input_shape), parse_heads(heads)
-    plan = plan_from_options(input_layout, blocks, opts, dropout, l2)
+    plan = plan_from_options(input_layout, blocks, opts, dropout, l2, frame_heads)
     click.echo(plan.describe())  # the plan is checked before TensorFlow is imported
 
     from serzoo.model.assemble import build_model, summary_text

@@ -100,11 +100,15 @@ def build_command(meta, output, labels, group, class_names, max_steps, quiet, fo
 
     META has a header line; its first column is the wav path relative to META,
     the others integer labels and group columns. Rows are stored ordered by the first group column.
+    When the first column names .npy or .csv files (one per utterance, such as openSMILE
+    writes: (frames, D) low-level descriptors or one (D,) vector of functionals), those
+    features are stored instead of extracting any.
 
     \b
     Example:
       serzoo data build emodb/meta.tsv -o emodb.h5 --labels emotion,arousal,valence --group speaker
       serzoo data build meta.tsv -o db.h5 --group speaker,fold    # then: serzoo train --group-by fold
+      serzoo data build opensmile_meta.tsv -o db.h5 --group speaker  # paths to .csv/.npy feature files
     """
     from serzoo.data.build import build_database
     from serzoo.data.loading import open_database
@@ -146,6 +150,77 @@ def demo_command(output, seed, speakers, per_class, max_steps, quiet, force, **f
     click.echo(f"Wrote {path}")
 
 
+@data_group.command("merge")
+@click.argument("databases", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option("--names", default="", metavar="A,B,...",
+              help="Corpus name of each database, comma-separated (default: the file names without .h5).")
+@click.option("--map", "maps", multiple=True, metavar="OLD:NEW | LABEL=OLD:NEW,...",
+              help="Rename a label (emo:emotion) or classes of a label (emotion=anger:angry,joy:happy) before "
+                   "the label sets are joined by name; an empty NEW (emotion=boredom:) leaves those rows "
+                   "without the label. Repeatable.")
+@click.option("--per-corpus", default="", metavar="LABELS",
+              help="Labels kept as one task per corpus (emotion -> emotion_a, emotion_b), comma-separated.")
+@click.option("--where", "where", multiple=True, metavar="GROUPING=NAMES",
+              help="Keep only rows of these groups, such as corpus=a or speaker=a/03; repeatable.")
+@click.option("--no-check-features", is_flag=True,
+              help="Compare only layout and shape, not the recorded feature settings (files built elsewhere).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def merge_command(databases, output, names, maps, per_corpus, where, no_check_features, quiet, force) -> None:
+    """Join feature databases of several corpora into one (aggregated corpora, cross-corpus tests).
+
+    The features must be the same (layout, shape, feature settings). Labels and classes of
+    the same name become one task; a corpus without a label stores the missing-label mask
+    there (-1, NaN for continuous labels), so that head is neither trained nor scored on its
+    rows. Groupings: speaker (corpus/speaker) and corpus, for --protocol loco.
+
+    \b
+    Example:
+      serzoo data merge emodb.h5 ravdess.h5 -o all.h5 --map emotion=anger:angry
+      serzoo train --data all.h5 --protocol loco --tasks emotion    # leave one corpus out
+      serzoo data merge all.h5 --where corpus=emodb -o emodb_only.h5
+    """
+    from serzoo.data.loading import open_database
+    from serzoo.data.merge import merge_databases, parse_where
+
+    notes: list[str] = []
+    with progress_bar(quiet, "Copying rows") as progress:
+        path = merge_databases(databases, output, names=names or None, maps=maps, per_corpus=per_corpus,
+                               where=parse_where(where), check_features=not no_check_features, force=force,
+                               progress=progress, notes=notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    with open_database(path) as db:
+        tasks = ", ".join(f"{t['name']} ({t['classes'] or 'continuous'}"
+                          f"{', %d rows masked' % t['missing'] if t['missing'] else ''})" for t in db.describe()["tasks"])
+        click.echo(f"Wrote {path}: {db.n_rows} rows, feat {db.file_shape}, labels {tasks}, "
+                   f"groupings {_groupings_text(db)}")
+
+
+@data_group.command("gain")
+@click.argument("meta", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line as SER_FEAT_EXT's META.gain.txt, or JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def gain_command(meta, fmt, quiet) -> None:
+    """Print the smallest and largest sample over the audio files of META (SER_FEAT_EXT's --gain_stat).
+
+    \b
+    Example:
+      serzoo data gain emodb/meta.tsv
+    """
+    from serzoo.data.gain import gain_statistics
+
+    with progress_bar(quiet, "Reading audio") as progress:
+        stats = gain_statistics(meta, progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"min gain:\t{stats['min_gain']:.7g}, max gain:\t{stats['max_gain']:.7g}  "
+               f"({stats['files']} files, peak {stats['peak_dbfs']:.1f} dBFS)")
+
+
 @data_group.command("info")
 @click.argument("database", type=click.Path(dir_okay=False))
 @click.option("--loader", default=None, help="Loader to use (default: chosen by file name; see `serzoo list loaders`).")
@@ -178,6 +253,8 @@ def info_command(database, loader, fmt) -> None:
             rows.append([task["name"], "-", f"values {task['min']:g}..{task['max']:g}"])
         else:
             rows.append([task["name"], task["classes"], ", ".join(f"{c}: {n}" for c, n in task["counts"].items())])
+        if task.get("missing"):
+            rows[-1][-1] += f"; {task['missing']} rows without this label (masked)"
     click.echo(tabulate(rows, headers=["label", "classes", "rows per class"]))
     click.echo("")
     _echo_groupings(info)

@@ -84,7 +84,8 @@ def _echo(message: str) -> None:
 @click.option("--streaming", type=click.Choice(STREAMING_MODES), default="auto", show_default=True,
               help="Read batches from the file (stream) or hold the data in memory; auto picks by size.")
 @click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=TrainConfig.normalize, show_default=True,
-              help="Feature standardisation: global (training-fold statistics, stored in the model), utterance "
+              help="Feature standardisation: global (training-fold statistics, stored in the model), minmax "
+                   "(scaled to [0, 1] by the training fold's minimum and maximum, stored in the model), utterance "
                    "(each utterance over its own time steps), speaker (each group with its own statistics; "
                    "transductive, reported as such) or none.")
 @click.option("--jit/--no-jit", "jit_compile", default=False, show_default=True,
@@ -214,6 +215,41 @@ def fuse(runs, output) -> None:
     click.echo((out / "results.txt").read_text())
 
 
+@click.command("elm")
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the ELM results (results.json, results.txt, per-fold predictions).")
+@click.option("--hidden", type=click.IntRange(1), default=100, show_default=True, help="Hidden units of the ELM.")
+@click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Regularisation: output weights (H'H + I/C)^-1 H'T (the original's omega).")
+@click.option("--activation", type=click.Choice(["sigmoid", "linear"]), default="sigmoid", show_default=True,
+              help="Hidden activation; linear is the original trainer's ELM.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Posterior a time step must exceed to count in the share-above-threshold statistic.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random hidden layer.")
+def elm(run, output, hidden, c, activation, threshold, seed) -> None:
+    """Classify utterances from statistics of frame posteriors with an ELM (the original's --post_elm).
+
+    \b
+    RUN is a finished run trained with --frame-heads. For each fold, the selected model's
+    frame posteriors give per class their max, min, mean and share above --threshold; an
+    extreme learning machine is fitted on the fold's training rows and scored on its test rows.
+    Example:
+      serzoo train --data emodb_lld.h5 --blocks cnn1d,lstm --opt lstm.return_sequences=true \\
+          --frame-heads --run-dir runs/frames
+      serzoo elm runs/frames -o runs/frames-elm
+    """
+    from serzoo.training.elm import ELM, elm_run
+
+    out = Path(output)
+    if (out / "results.json").exists():
+        raise ConfigError(f"{out} already holds results; choose another -o")
+    elm_run(Path(run), out, elm=ELM(hidden, c, activation, seed), threshold=threshold,
+            echo=lambda m: click.echo(m, err=True))
+    click.echo((out / "results.txt").read_text())
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(train)
     cli.add_command(fuse)
+    cli.add_command(elm)

@@ -52,10 +52,10 @@ def _outputs(model, x) -> dict[str, np.ndarray]:
     return {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
 
 
-def _train_and_save(block: str, layout: str, saved: dict, opts=None):
+def _train_and_save(block: str, layout: str, saved: dict, opts=None, shared=None):
     """Build, train one step and save through serzoo; ``saved`` maps the model path to its inputs and outputs."""
     keras.backend.clear_session()
-    plan = plan_chain([block], layout, opts)
+    plan = plan_chain([block], layout, opts, shared)
     assert plan.steps[0].layout_in == layout  # the block takes its own layout without adapters
     model = _compile(build_model(plan, SHAPES[layout], HEADS))
     x, y = _batch(layout)
@@ -71,6 +71,7 @@ def _train_and_save(block: str, layout: str, saved: dict, opts=None):
     np.testing.assert_allclose(expected["emotion"].sum(axis=1), 1.0, rtol=1e-5)
 
     case = f"{block}-{layout}" + "".join(f"-{k}={v}" for k, v in sorted((opts or {}).get(block, {}).items()))
+    case += "".join(f"-{k}" for k in sorted(shared or {}))
     path = saved["dir"] / f"{len(saved['models']):03d}.keras"
     save_model(model, path, {"block": block, "layout": layout})
     np.savez(f"{path}.in.npz", x=x)
@@ -106,12 +107,50 @@ VARIANTS = [
     ("residual", "vector", {"units": "6,12", "batchnorm": "true", "activation": "tanh"}),
     ("highway", "sequence", {"layers": "3", "activation": "gelu", "gate_bias": "-1"}),
     ("attention", "sequence", {"units": "3", "l2": "0.001"}),
+    ("gpool", "sequence", {"modes": "max,min"}),
+    ("flatten", "sequence", {"steps": "5"}),
 ]
 
 
 @pytest.mark.parametrize("block,layout,options", VARIANTS, ids=[f"{b}-{','.join(o)}" for b, _, o in VARIANTS])
 def test_block_options_build_train_and_save(block, layout, options, saved):
     _train_and_save(block, layout, saved, {block: options})
+
+
+def _frame_cases():
+    """Every block and layout whose output keeps a time axis (its own, or through an adapter)."""
+    from serzoo.core.errors import LayoutError
+
+    cases = []
+    for param in _cases():
+        block, layout = param.values
+        opts = {"lstm": {"return_sequences": "true"}} if block == "lstm" else None
+        try:
+            plan_chain([block], layout, opts, {"frame_heads": True})
+        except LayoutError:
+            continue
+        cases.append(pytest.param(block, layout, opts, id=f"{block}-{layout}"))
+    return cases
+
+
+@pytest.mark.parametrize("block,layout,opts", _frame_cases())
+def test_frame_level_heads_pool_frame_posteriors(block, layout, opts, saved):
+    """--frame-heads: every time-keeping block trains, saves and reloads with heads on each step."""
+    model = _train_and_save(block, layout, saved, opts, {"frame_heads": True})
+    frames = keras.Model(model.inputs, model.get_layer("emotion_frames").output)
+    x, _ = _batch(layout)
+    posteriors = keras.ops.convert_to_numpy(frames(x, training=False))
+    assert posteriors.ndim == 3 and posteriors.shape[-1] == 3
+    np.testing.assert_allclose(_outputs(model, x)["emotion"], posteriors.mean(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_frame_heads_need_a_chain_that_keeps_time():
+    from serzoo.core.errors import LayoutError
+
+    assert len(_frame_cases()) >= 8
+    with pytest.raises(LayoutError, match="--frame-heads classifies every time step, but the chain ends with "
+                                          "statspool, which gives a vector"):
+        plan_chain("lstm,statspool", "sequence", {"lstm": {"return_sequences": "true"}}, {"frame_heads": True})
 
 
 def test_lstm_output_follows_return_sequences():

@@ -117,6 +117,22 @@ def test_standardisation_statistics_come_from_the_training_rows_only(skewed_db, 
     assert np.all(train_mean > mean + 1), "shifting a training row moves the statistics"
 
 
+def test_minmax_scales_the_training_rows_to_unit_range_with_their_own_extremes(skewed_db, tmp_path):
+    _, split, train_rows, db = _run(skewed_db, tmp_path / "plain", normalize="minmax")
+    low, variance = _normalization(tmp_path / "plain")
+    train = db.features(np.sort(train_rows)).reshape(-1, 5)
+    np.testing.assert_allclose(low, train.min(0), rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(variance), train.max(0) - train.min(0), rtol=1e-5)
+    scaled = (train - low) / np.sqrt(variance)
+    np.testing.assert_allclose([scaled.min(), scaled.max()], [0.0, 1.0], atol=1e-5)
+    everything = db.features().reshape(-1, 5)
+    assert (everything.min(0) < low - 1e-6).any() or (everything.max(0) > train.max(0) + 1e-6).any(), \
+        "the held-out rows reach beyond the training range, so a leak would show"
+    held_out = _shifted_copy(tmp_path / "held_out.h5", np.concatenate([split.val, split.test]), shift=-1000.0)
+    _run(held_out, tmp_path / "held_out", normalize="minmax")
+    np.testing.assert_allclose(_normalization(tmp_path / "held_out")[0], low, rtol=1e-6)
+
+
 def test_disjointness_record_is_computed_from_the_rows_used():
     from serzoo.training.fold import _disjoint
 

@@ -235,6 +235,9 @@ def build_database(
 ) -> Path:
     """Extract features for every audio file of a meta table and write an HDF5 database.
 
+    A table whose first column names ``.npy``/``.csv`` feature files instead of audio builds
+    the database from those (see :mod:`serzoo.data.feature_files`).
+
     Args:
         meta_path: the tab-separated meta table.
         out_path: the ``.h5`` file to write (replaced atomically when complete).
@@ -272,6 +275,16 @@ def build_database(
         raise TypeError(f"build_database() got unexpected keyword arguments: {', '.join(unknown)}")
     progress = progress if callable(progress) else None  # tolerate the former progress=True/False
     meta = read_meta(meta_path)
+    from serzoo.data.feature_files import are_feature_files, build_from_feature_files
+
+    if are_feature_files(meta.wav_paths()):  # features extracted elsewhere (openSMILE, ...): one file per row
+        given = [n for n, v in shared_options.items() if v is not None]
+        if feature_opts or given or features != DEFAULT_FEATURES:
+            raise ConfigError(f"{meta.path} names feature files, which are features already; drop --features, "
+                              "--feature-opt and the extractor flags")
+        return build_from_feature_files(meta, out_path, table=_table(meta, labels, group, class_names),
+                                        layout=layout, max_steps=max_steps, context=context, dtype=dtype,
+                                        progress=progress, force=force)
     specs = plan_features(features, feature_opts, shared_options)
     layout = _check_layout(layout, plugin_manager.features().get(specs[0].name).level, context, max_steps, dtype)
     table = _table(meta, labels, group, class_names)

@@ -16,6 +16,7 @@ import numpy as np
 from serzoo.core import layouts
 from serzoo.core.errors import DataError
 from serzoo.data.grouping import DEFAULT_GROUPING, NO_GROUP, Grouping
+from serzoo.data.labels import has_label
 
 #: entry-point name of the built-in loaders plugin; it wins ties on file patterns
 #: rows converted per read when the whole file is needed; bounds peak memory
@@ -147,6 +148,14 @@ class Database:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def file_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows in the file's own layout (what :meth:`iter_blocks` yields), in the order given."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if not rows.size:
+            return np.empty((0, *self.file_shape[1:]), dtype=self._feat.dtype)
+        unique, inverse = np.unique(rows, return_inverse=True)  # h5py reads increasing, unique indices
+        return np.asarray(self._feat[unique])[inverse]
+
     def iter_blocks(self, max_bytes: int = _READ_BYTES):
         """Yield ``(start, rows_in_file_layout)`` over the whole file, in bounded-size blocks."""
         row_bytes = max(1, int(np.prod(self._feat.shape[1:])) * 8)
@@ -228,9 +237,10 @@ class Database:
         return int(np.nanmax(column)) + 1 if column.size else 0
 
     def class_counts(self, name: str | int, rows: np.ndarray | None = None) -> np.ndarray:
-        """Number of rows of each class of a label (over ``rows`` if given)."""
+        """Number of rows of each class of a label (over ``rows`` if given); rows without the label do not count."""
         k = self.label_index(name)
         column = self.labels[:, k] if rows is None else self.labels[rows, k]
+        column = column[has_label(column)]
         return np.bincount(column.astype(np.int64), minlength=self.num_classes(k))
 
     def describe(self) -> dict:
@@ -239,12 +249,14 @@ class Database:
         tasks = []
         for k, name in enumerate(self.label_names):
             column = self.labels[:, k]
+            missing = int((~has_label(column, regression=not self.class_names.get(name))).sum())
             if not self.class_names.get(name) and ((column < 0).any() or (column != np.round(column)).any()):
-                tasks.append({"name": name, "classes": None, "min": float(column.min()), "max": float(column.max())})
+                tasks.append({"name": name, "classes": None, "min": float(np.nanmin(column)),
+                              "max": float(np.nanmax(column)), "missing": missing})
                 continue
             counts = self.class_counts(k)
             names = self.class_names.get(name) or [str(c) for c in range(len(counts))]
-            tasks.append({"name": name, "classes": len(counts),
+            tasks.append({"name": name, "classes": len(counts), "missing": missing,
                           "counts": {names[c]: int(n) for c, n in enumerate(counts)}})
         return {
             "path": self.path,

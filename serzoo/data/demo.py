@@ -97,14 +97,15 @@ def _write_wav(path: Path, samples: np.ndarray) -> None:
         w.writeframes((samples * 32767).astype("<i2").tobytes())
 
 
-def write_demo_audio(folder, seed: int = 0, speakers: int = 6, per_class: int = 8) -> Path:
-    """Write the demo wav files and their meta table; returns the table's path."""
+def write_demo_audio(folder, seed: int = 0, speakers: int = 6, per_class: int = 8,
+                     emotions: tuple[str, ...] = EMOTIONS) -> Path:
+    """Write the demo wav files and their meta table (emotions indexed in ``emotions``); returns the table's path."""
     folder = Path(folder)
     (folder / "wav").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     lines = ["file\temotion\tarousal\tvalence\tspeaker\tgender"]
     for s, speaker in enumerate(_speakers(speakers, rng)):
-        for e, emotion in enumerate(EMOTIONS):
+        for e, emotion in enumerate(emotions):
             for k in range(per_class):
                 name = f"wav/spk{s}_{emotion}_{k}.wav"
                 _write_wav(folder / name, synthesize(emotion, speaker, rng))
@@ -116,7 +117,8 @@ def write_demo_audio(folder, seed: int = 0, speakers: int = 6, per_class: int = 
 
 
 def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
-              progress: Callable[[int, int], None] | None = None, **feature_options) -> Path:
+              progress: Callable[[int, int], None] | None = None, emotions: tuple[str, ...] = EMOTIONS,
+              labels: tuple[str, ...] = ("emotion", "arousal", "valence"), **feature_options) -> Path:
     """Generate the demo corpus and build it into an HDF5 database.
 
     Args:
@@ -125,6 +127,9 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
         speakers: synthetic speakers (the groups, for leave-one-speaker-out).
         per_class: utterances per emotion and speaker.
         progress: called as ``progress(done, total)`` during feature extraction.
+        emotions: the emotions spoken (a subset of :data:`EMOTIONS` makes a corpus with other
+            classes, for aggregated-corpus tests).
+        labels: the label columns to keep (fewer make a corpus without some tasks).
         **feature_options: passed to :func:`build_database` (``features``, ``feature_opts``, ``layout``, ...).
 
     Returns:
@@ -133,13 +138,13 @@ def make_demo(out_path, seed: int = 0, speakers: int = 6, per_class: int = 8,
     options = {"max_steps": 150, **feature_options}  # 1.5 s keeps training fast
     with tempfile.TemporaryDirectory(prefix="serzoo-demo-") as tmp:
         try:
-            meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class)
+            meta = write_demo_audio(tmp, seed=seed, speakers=speakers, per_class=per_class, emotions=tuple(emotions))
         except OSError as exc:
             raise OutputError(f"cannot write the demo's audio to the temporary folder {tmp}: {reason(exc)}") from None
+        names = {"emotion": list(emotions), "arousal": list(AROUSAL), "valence": list(VALENCE)}
         return build_database(
-            meta, out_path, labels=["emotion", "arousal", "valence"], group="speaker",
-            class_names={"emotion": list(EMOTIONS), "arousal": list(AROUSAL), "valence": list(VALENCE)},
-            progress=progress, **options,
+            meta, out_path, labels=list(labels), group="speaker",
+            class_names={k: v for k, v in names.items() if k in labels}, progress=progress, **options,
         )
 
 

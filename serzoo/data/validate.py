@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from serzoo.data.database import Database
+from serzoo.data.labels import MISSING_CLASS, masked_columns
 from serzoo.core.errors import DataError
 
 
@@ -42,19 +43,26 @@ def check_shapes(db: Database) -> None:
 
 
 def check_labels(db: Database) -> None:
-    """Labels are finite; labels with declared classes hold valid class indices."""
+    """Labels are finite; labels with declared classes hold valid class indices.
+
+    In the labels the file lists as ``masked_labels`` the missing-label mask
+    (:mod:`serzoo.data.labels`) is allowed: ``-1`` in a label with declared classes,
+    ``NaN`` in one without.
+    """
     where = _where(db)
+    maskable = masked_columns(db.label_names, db.attrs)
     for k, name in enumerate(db.label_names):
         column = db.labels[:, k]
-        bad = ~np.isfinite(column)
+        declared = db.class_names.get(name)
+        masked = k in maskable
+        bad = np.isinf(column) | (np.isnan(column) if declared or not masked else False)
         if bad.any():
             raise DataError(
                 f"{where}: label {name!r} has {int(bad.sum())} NaN/Inf values, first in row {int(np.flatnonzero(bad)[0])}"
             )
-        declared = db.class_names.get(name)
         if declared:
             n = len(declared)
-            bad = (column < 0) | (column >= n) | (column != np.round(column))
+            bad = ((column < 0) & ~(masked & (column == MISSING_CLASS))) | (column >= n) | (column != np.round(column))
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise DataError(

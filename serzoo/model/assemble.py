@@ -21,6 +21,9 @@ from serzoo.core.layouts import HEAD_LAYOUT, adapter_path
 from serzoo.core.registry import Block, parse_dotted_options
 from serzoo.core.tf import import_tensorflow
 
+#: what frame-level heads take: they classify every time step and average the posteriors per utterance
+FRAME_HEAD_LAYOUT = "sequence"
+
 #: ``cnn3d`` -> ``cnn``: names of blocks that differ only in their dimensionality
 _DIMENSIONAL = re.compile(r"^(.+?)\d+d$")
 
@@ -51,8 +54,9 @@ class Plan:
     Args:
         input_layout: layout of the model input (see :data:`serzoo.core.layouts.LAYOUTS`).
         steps: the blocks in order.
-        final_adapter: adapters from the last block's layout to the heads' ``vector``, or None.
-        shared: the shared options given (``dropout``, ``l2``); the heads use ``l2``.
+        final_adapter: adapters from the last block's layout to what the heads take, or None.
+        shared: the shared options given (``dropout``, ``l2``, ``frame_heads``); the heads use ``l2``,
+            and ``frame_heads`` makes them frame-level (see :func:`build_model`).
     """
 
     input_layout: str
@@ -78,7 +82,8 @@ class Plan:
             lines.append(f"  {i:>2} {step.block:<10} {step.layout_in} -> {step.layout_out}  {opts}".rstrip())
         if self.final_adapter:
             lines.append(f"     ~ {self.final_adapter}")
-        lines.append(f"heads on: {HEAD_LAYOUT}")
+        lines.append(f"heads on: {FRAME_HEAD_LAYOUT}, each time step, posteriors averaged per utterance"
+                     if self.shared.get("frame_heads") else f"heads on: {HEAD_LAYOUT}")
         return "\n".join(lines)
 
 
@@ -207,6 +212,8 @@ def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] 
             block applies to every occurrence of that block in the chain.
         shared: options (``dropout``, ``l2``) applied to every block that declares
             them unless its own options override them; None values are ignored.
+            ``frame_heads`` (true) makes the heads frame-level: the chain must then end in
+            (or adapt to) a sequence.
 
     Returns:
         The :class:`Plan`.
@@ -246,8 +253,17 @@ def plan_chain(blocks, input_layout: str, opts: Mapping[str, Mapping[str, Any]] 
         out = block.output_layout(target, options)
         steps.append(Step(block.name, options, target, out, "+".join(path) or None))
         layout = out
-    final = adapter_path(layout, HEAD_LAYOUT)
+    final = adapter_path(layout, _head_layout(shared))
+    if final is None:
+        raise LayoutError(f"--frame-heads classifies every time step, but the chain ends with {steps[-1].block}, "
+                          f"which gives a {layout} with no time axis; end it with a block that keeps time "
+                          "(a convolution, or lstm with return_sequences=true)")
     return Plan(input_layout, steps, "+".join(final) or None, dict(shared))
+
+
+def _head_layout(shared: Mapping[str, Any]) -> str:
+    """What the heads take: one vector per utterance, or (``frame_heads``) the sequence of time steps."""
+    return FRAME_HEAD_LAYOUT if shared.get("frame_heads") else HEAD_LAYOUT
 
 
 # -- building ----------------------------------------------------------------------------------
@@ -289,7 +305,10 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
 
     Returns:
         A ``keras.Model`` with input ``features`` and a dict of outputs keyed by head name:
-        softmax probabilities for classification, one linear unit for regression.
+        softmax probabilities for classification, one linear unit for regression. With the
+        plan's ``frame_heads`` each head classifies every time step (layer ``NAME_frames``) and
+        its output is the mean of those frame posteriors over the utterance (the original
+        trainer's frame-level models; padded steps count like the average-time adapter's).
 
     Raises:
         ConfigError: an input shape that does not fit the plan's layout, or bad heads.
@@ -334,8 +353,14 @@ def build_model(plan: Plan, input_shape, heads, name: str = "serzoo", normalizat
     for head in heads:
         units, activation = (1, "linear") if int(head.num_classes) == 1 else (int(head.num_classes), "softmax")
         # heads stay float32 under mixed precision, so losses and predictions are float32
-        outputs[head.name] = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
-                                                name=head.name, dtype="float32")(x)
+        if plan.shared.get("frame_heads"):
+            # frame posteriors (a Dense acts on each step of a sequence), averaged into the utterance's
+            frames = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
+                                        name=f"{head.name}_frames", dtype="float32")(x)
+            outputs[head.name] = keras.layers.GlobalAveragePooling1D(name=head.name, dtype="float32")(frames)
+        else:
+            outputs[head.name] = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
+                                                    name=head.name, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

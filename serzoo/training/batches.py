@@ -17,7 +17,8 @@ from serzoo.core.plugin_manager import samplers
 from serzoo.data.splits import Split
 from serzoo.training.prepare import Prepared
 from serzoo.training.defaults import NO_SAMPLER
-from serzoo.training.tasks import Task, class_weights, driving_labels
+from serzoo.data.labels import has_label
+from serzoo.training.tasks import Task, class_weights, driving_labels, labelled_counts
 from serzoo.core.tf import import_tensorflow
 
 #: seed-sequence entry of the once-per-fold synthetic sampler (epochs use 0, 1, 2, ...)
@@ -72,12 +73,16 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     if len(rows) == 0:
         raise ConfigError(f"fold {split.name}: no training rows")
     labels = db.labels[rows]
-    priors = {t.name: np.bincount(labels[:, t.column].astype(int), minlength=t.num_classes) / len(rows)
-              for t in tasks if not t.regression}
+    priors = {}
+    for t in tasks:
+        if not t.regression:
+            counts = labelled_counts(labels[:, t.column], t.num_classes)
+            priors[t.name] = counts / max(counts.sum(), 1)
     data = FoldData(rows, labels, class_weights(cfg.class_weights, tasks, labels), priors, None, {})
     x = None if prep.streaming else db.features(rows)
     # statistics of the real training rows, before a sampler adds synthetic ones
-    data.stats = feature_stats(prep, x, rows) if standardize else None
+    stats = feature_range if prep.config.normalize == "minmax" else feature_stats
+    data.stats = stats(prep, x, rows) if standardize else None
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
     augment = _augmentation(prep, fold, data) if prep.augmenters else None
@@ -168,10 +173,17 @@ def _synthetic(sampler, result, x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarray], smoothing: float = 0.0):
-    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights."""
+    """Per-task targets (one-hot, smoothed towards uniform by ``smoothing``, or float) and sample weights.
+
+    A row without the task's label (the mask value, see :mod:`serzoo.data.labels`) gets the
+    sample weight 0 and a neutral target (class 0, or 0.0), so it adds nothing to that
+    head's loss or gradient while still training the other heads it has labels for.
+    """
     y, w = {}, {}
     for task in tasks:
         column = labels[:, task.column]
+        present = has_label(column, task.regression)
+        column = np.where(present, column, 0)
         if task.regression:
             y[task.name] = column.astype(np.float32).reshape(-1, 1)
             w[task.name] = np.ones(len(column), np.float32)
@@ -180,6 +192,7 @@ def _targets(tasks: list[Task], labels: np.ndarray, weights: dict[str, np.ndarra
             one_hot = np.eye(task.num_classes, dtype=np.float32)[idx]
             y[task.name] = one_hot * (1 - smoothing) + smoothing / task.num_classes
             w[task.name] = (weights[task.name][idx] if task.name in weights else np.ones(len(idx))).astype(np.float32)
+        w[task.name] = w[task.name] * present
     return y, w
 
 
@@ -238,15 +251,34 @@ def _read_ahead(fetch, order: np.ndarray, chunk: int):
             yield c, order[c:c + chunk], x
 
 
-def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+def _feature_rows(prep: Prepared, x_train, train_rows):
+    """The training features as (frames, features) blocks: all of them at once, or read in chunks."""
     axis = prep.db.layout.feature_axis
-    total = sq = None
-    count = 0
     chunks = [x_train] if x_train is not None else (
         prep.db.features(np.sort(train_rows[i:i + 256])) for i in range(0, len(train_rows), 256))
     for chunk in chunks:
-        flat = np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+        yield np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1).reshape(-1, chunk.shape[axis])
+
+
+def feature_range(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Min-max scaling as the ``(mean, variance)`` of the model's Normalization layer: ``(min, (max - min)**2)``.
+
+    The layer computes ``(x - mean) / sqrt(variance)``, so these give ``(x - min) / (max - min)``:
+    the training rows (all steps and context frames) span [0, 1], as the original trainer's
+    min-max scaling did; a constant feature keeps a tiny range rather than dividing by zero.
+    """
+    low = high = None
+    for flat in _feature_rows(prep, x_train, train_rows):
+        low = flat.min(0) if low is None else np.minimum(low, flat.min(0))
+        high = flat.max(0) if high is None else np.maximum(high, flat.max(0))
+    return low, np.maximum((high - low) ** 2, 1e-8)
+
+
+def feature_stats(prep: Prepared, x_train, train_rows) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the training rows (all steps and context frames)."""
+    total = sq = None
+    count = 0
+    for flat in _feature_rows(prep, x_train, train_rows):
         total = flat.sum(0) if total is None else total + flat.sum(0)
         sq = (flat ** 2).sum(0) if sq is None else sq + (flat ** 2).sum(0)
         count += len(flat)

@@ -15,7 +15,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 #: global: training-fold statistics inside the model; utterance: each utterance over its own time steps;
 #: speaker: each group with its own statistics (transductive: the test group's unlabeled features are used)
-NORMALIZATIONS = ("global", "utterance", "speaker", "none")
+NORMALIZATIONS = ("global", "minmax", "utterance", "speaker", "none")
+#: normalisations whose statistics come from the training rows and are stored in the model
+STORED_NORMALIZATIONS = ("global", "minmax")
 #: --precision: Keras mixed-precision policies (serzoo.training.precision)
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: --distribute: tf.distribute strategies (serzoo.training.distribute)
@@ -64,6 +66,7 @@ class TrainConfig:
     val_share: float = 0.1
     streaming: str = "auto"
     normalize: str = "global"
+    frame_heads: bool = False
     jit_compile: bool = False
     tensorboard: bool = False
     max_folds: int | None = None

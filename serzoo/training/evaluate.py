@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
+from serzoo.data.labels import has_label
 from serzoo.data.splits import Split
 from serzoo.training import metrics
 from serzoo.training.prepare import Prepared
@@ -28,12 +29,20 @@ def predict_rows(model, prep: Prepared, rows: np.ndarray, batch_size: int, featu
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]} if parts else {}
 
 
-def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Metrics per task for label rows and the model's outputs."""
+def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.ndarray],
+             untrained: Sequence[str] = ()) -> dict[str, dict]:
+    """Metrics per task for label rows and the model's outputs.
+
+    Each task is scored on the rows that have its label only (see :mod:`serzoo.data.labels`);
+    rows of a corpus without it are left out, and a set with none gives ``nan`` scores.
+    Tasks named in ``untrained`` (no training row had their label) are scored on no rows
+    either: an untrained head's chance-level scores must not enter a mean over folds.
+    """
     report = {}
     for task in tasks:
-        truth = labels[:, task.column]
-        pred = predictions[task.name]
+        present = has_label(labels[:, task.column], task.regression) & (task.name not in untrained)
+        truth = labels[present, task.column]
+        pred = predictions[task.name][present]
         if task.regression:
             report[task.name] = metrics.regression_report(truth, pred.reshape(-1))
         else:
@@ -41,17 +50,24 @@ def evaluate(tasks: list[Task], labels: np.ndarray, predictions: dict[str, np.nd
     return report
 
 
+def untrained_tasks(tasks: list[Task], train_labels: np.ndarray) -> list[str]:
+    """Tasks whose label no training row has (a fold that trains on corpora without that task)."""
+    return [t.name for t in tasks if not has_label(train_labels[:, t.column], t.regression).any()]
+
+
 def selection_score(tasks: list[Task], report: dict[str, dict]) -> float:
     """Mean over tasks of each task's validation metric, signed so that higher is better.
 
     A metric registered with ``higher_is_better=False`` (an error such as MSE) counts negated.
+    A task without labelled validation rows (``nan``: another corpus's task) does not count.
     """
     scores = []
     for task in tasks:
         metric = metrics.lookup(task.resolved_metric())
         value = report[task.name][metric.name]
         scores.append(value if metric.higher_is_better else -value)
-    return float(np.mean(scores))
+    scores = [s for s in scores if not np.isnan(s)]
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def validator(prep: Prepared, split: Split) -> Callable | None:

@@ -18,11 +18,12 @@ import numpy as np
 
 from serzoo.core.files import ensure_folder, write_json
 from serzoo.core.plugin_manager import losses
+from serzoo.training.config import STORED_NORMALIZATIONS
 from serzoo.data.splits import Split
 from serzoo.model.serialization import read_metadata, save_model
 from serzoo.training.batches import FoldData, training_data
 from serzoo.training.optim import make_optimizer
-from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, validator
+from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, untrained_tasks, validator
 from serzoo.training.prepare import Prepared
 from serzoo.training.adapt import adapt
 from serzoo.training.pretrained import add_stage_records, before_phase, epoch_phases, prepare_model, stage_metadata
@@ -40,7 +41,7 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     split.check_disjoint()
     last_path = fold_dir / "last.keras"
     state = read_metadata(last_path).get("state") if last_path.exists() else None
-    data = training_data(prep, fold, split, standardize=prep.config.normalize == "global" and state is None)
+    data = training_data(prep, fold, split, standardize=prep.config.normalize in STORED_NORMALIZATIONS and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     with warnings.catch_warnings():
@@ -75,7 +76,8 @@ def train_fold_ensemble(prep: Prepared, fold: int, split: Split, fold_dir: Path,
         members.append(train_fold(replace(prep, config=replace(prep.config, seed=seed)), fold, split, sub, echo))
     outputs = [np.load(fold_dir / f"seed{seed}" / "predictions.npz") for seed in seeds]
     averaged = {t.name: np.mean([o[f"pred_{t.name}"] for o in outputs], axis=0) for t in prep.tasks}
-    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged)
+    untrained = untrained_tasks(prep.tasks, prep.db.labels[np.concatenate([split.train, split.adapt]).astype(int)])
+    test_report = evaluate(prep.tasks, prep.db.labels[split.test], averaged, untrained)
     save_predictions(fold_dir / "predictions.npz", split.test, averaged)
     first = members[0]
     result = {**{k: first[k] for k in ("fold", "name", "groups", "rows", "leakage_checks")},
@@ -173,10 +175,11 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
                    fold_dir: Path, adaptation: dict | None = None) -> dict:
     """Evaluate the selected model on the test rows once; save the model, predictions and result."""
     db = prep.db
-    test_report = None  # a final model (serzoo.training.final) has no test rows
+    test_report, untrained = None, []  # a final model (serzoo.training.final) has no test rows
     if len(split.test):
         test_pred = predict_rows(model, prep, split.test, prep.config.batch_size)
-        test_report = evaluate(prep.tasks, db.labels[split.test], test_pred)
+        untrained = untrained_tasks(prep.tasks, db.labels[data.rows])
+        test_report = evaluate(prep.tasks, db.labels[split.test], test_pred, untrained)
         save_predictions(fold_dir / "predictions.npz", split.test, test_pred)
     save_model(model, fold_dir / "model.keras", {**model_metadata(prep, data.priors), **stage_metadata(prep, split)})
     has_val = len(split.val) > 0
@@ -199,6 +202,8 @@ def _test_and_save(prep: Prepared, fold: int, split: Split, model, data: FoldDat
         "val": checkpoint.best_report, "test": test_report,
     }
     add_stage_records(result, prep, split, fold_dir, adaptation)
+    if untrained:  # aggregated corpora: a task none of the training corpora has is not scored
+        result["untrained_tasks"] = untrained
     write_json(fold_dir / "result.json", result)
     return result
 

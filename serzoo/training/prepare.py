@@ -15,6 +15,7 @@ from serzoo.core.errors import ConfigError, LayoutError
 from serzoo.core.plugin_manager import augmenters, losses, samplers
 from serzoo.core.registry import Augmenter, Sampler, parse_dotted_options
 from serzoo.data.database import Database
+from serzoo.data.labels import masked_columns
 from serzoo.data.loading import open_database
 from serzoo.data.splits import Split, make_splits
 from serzoo.model.assemble import Plan, parse_opts, plan_chain
@@ -83,7 +84,7 @@ def demo_layout(config: TrainConfig) -> str:
     Raises:
         SerzooError: the chain fits none (the error for the 1d demo, which says why).
     """
-    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    shared = model_shared(config)
     first_error = None
     # frame-level layouts from the poorest (cheapest to build and train) to the richest
     for layout in reversed([lay for lay in layouts.LAYOUTS if lay.frame_level]):
@@ -93,6 +94,12 @@ def demo_layout(config: TrainConfig) -> str:
         except LayoutError as exc:
             first_error = first_error or exc
     raise first_error
+
+
+def model_shared(config: TrainConfig) -> dict:
+    """The options every block (``dropout``, ``l2``) or the heads (``l2``, ``frame_heads``) share."""
+    values = (("dropout", config.dropout), ("l2", config.l2), ("frame_heads", config.frame_heads or None))
+    return {k: v for k, v in values if v is not None}
 
 
 def prepare(config: TrainConfig, echo=None) -> Prepared:
@@ -114,7 +121,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
     data = config.data or default_demo_path(demo_layout(config), echo)
     db = open_database(data, loader=config.loader)
     tasks = parse_tasks(config.tasks, db.label_names, ClassCounts(db.labels, db.label_names, db.class_names))
-    check_labels(tasks, db.labels)
+    check_labels(tasks, db.labels, maskable=masked_columns(db.label_names, db.attrs))
     for task in tasks:
         loss = losses().get(task.resolved_loss())
         if task.task_type not in loss.task_types:
@@ -141,7 +148,7 @@ def prepare(config: TrainConfig, echo=None) -> Prepared:
                 f"sampler {sampler.name} makes synthetic rows and needs a label for every task: with several "
                 "tasks use --sample-by joint (classification tasks only), or an index sampler such as oversample"
             )
-    shared = {k: v for k, v in (("dropout", config.dropout), ("l2", config.l2)) if v is not None}
+    shared = model_shared(config)
     plan = plan_chain(config.blocks, db.input_layout, parse_opts(config.opts), shared)
     # a final model (serzoo.training.final) has one split: every selected group trains, nothing is tested
     splits = [final_split(db, config)] if config.final else make_splits(

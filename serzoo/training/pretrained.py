@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from serzoo.core.errors import ConfigError, DataError
+from serzoo.training.config import STORED_NORMALIZATIONS
 
 Echo = Callable[[str], None]
 #: layers never loaded from a pretrained model (their values come from the new training rows)
@@ -358,7 +359,7 @@ def check_freeze(prep) -> list[str]:
 
     cfg = prep.config
     stats = None
-    if cfg.normalize == "global":  # the layer list of a trained model: with its standardisation layer
+    if cfg.normalize in STORED_NORMALIZATIONS:  # the layer list of a trained model: with its standardisation layer
         dim = prep.db.example_shape[prep.db.layout.feature_axis]
         stats = (np.zeros(dim), np.ones(dim))
     model = build_model(prep.plan, prep.db.example_shape, [Head(t.name, t.num_classes) for t in prep.tasks],

@@ -67,6 +67,7 @@ def normalization_record(mode: str) -> dict:
     """How features were standardised, and whether that used the test groups' own (unlabeled) features."""
     descriptions = {
         "global": "training-fold mean and variance per feature, stored in the model",
+        "minmax": "scaled to [0, 1] by the training-fold minimum and maximum per feature, stored in the model",
         "utterance": "each utterance standardised over its own time steps",
         "speaker": "each group standardised with its own statistics, test groups included",
         "none": "no standardisation",

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from serzoo.core.errors import ConfigError, UnknownComponentError
+from serzoo.data.labels import has_label
 from serzoo.training import metrics
 from serzoo.training.defaults import DEFAULT_LOSSES
 
@@ -85,6 +86,7 @@ def class_count(labels: np.ndarray, name: str, declared: Sequence[str] | None = 
     if declared:
         return len(declared)
     column = np.asarray(labels, dtype=np.float64).reshape(-1)
+    column = column[has_label(column)]  # rows of other corpora, masked, say nothing about the classes
     if column.size == 0 or (column != np.round(column)).any():
         return 1
     values = np.unique(column).astype(np.int64)
@@ -190,16 +192,28 @@ def _metric(name: str, task_type: str, where: str) -> str:
     return metric.name
 
 
-def check_labels(tasks: Sequence[Task], labels: np.ndarray) -> None:
+def check_labels(tasks: Sequence[Task], labels: np.ndarray, maskable: Sequence[int] = ()) -> None:
     """Check each classification task's labels are class indices below its class count.
 
+    Args:
+        tasks: the tasks.
+        labels: the database's label array.
+        maskable: label columns where rows may lack the label (the mask value, see
+            :mod:`serzoo.data.labels`; an aggregated database's ``masked_labels``).
+
     Raises:
-        ConfigError: naming the task, the offending value and how many rows have it.
+        ConfigError: naming the task, the offending value and how many rows have it; a task no row has.
     """
     for task in tasks:
+        present = has_label(labels[:, task.column], task.regression)
+        if task.column not in maskable:
+            present[:] = True  # a -1 here is a broken label, reported below, not a missing one
+        elif not present.any():
+            raise ConfigError(f"task {task.name}: no row has label column {task.column} (every value is the "
+                              "missing-label mask: -1, or NaN for regression); drop the task or pick another column")
         if task.regression:
             continue
-        column = labels[:, task.column]
+        column = labels[present, task.column]
         fractional = column != np.round(column)
         if fractional.any():
             raise ConfigError(
@@ -232,7 +246,7 @@ def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndar
     if spec == "auto":
         weights = {}
         for task in classification:
-            counts = np.bincount(train_labels[:, task.column].astype(int), minlength=task.num_classes).astype(float)
+            counts = labelled_counts(train_labels[:, task.column], task.num_classes).astype(float)
             present = counts > 0
             w = np.zeros(task.num_classes)
             w[present] = counts.sum() / (present.sum() * counts[present])
@@ -260,6 +274,12 @@ def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndar
     return weights
 
 
+def labelled_counts(column: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows per class of a class-label column, counting only the rows that have the label."""
+    column = np.asarray(column)
+    return np.bincount(column[has_label(column)].astype(np.int64), minlength=num_classes)
+
+
 def driving_labels(tasks: Sequence[Task], labels: np.ndarray, by: str | None) -> tuple[np.ndarray, str]:
     """The class index a sampler balances: one task's labels or the joint label of all classification tasks.
 
@@ -279,6 +299,11 @@ def driving_labels(tasks: Sequence[Task], labels: np.ndarray, by: str | None) ->
                 f"{'|'.join(t.name for t in classification)}|joint"
             )
         by = classification[0].name
+    drivers = classification if by == "joint" else [t for t in tasks if t.name == by]
+    for task in drivers:
+        if not has_label(labels[:, task.column]).all():
+            raise ConfigError(f"--sample-by {by}: task {task.name} has training rows without its label (another "
+                              "corpus's rows); balance by a task every row has, or use --sampler none")
     if by == "joint":
         joint = np.zeros(len(labels), dtype=np.int64)
         for task in classification:
