@@ -130,7 +130,7 @@ def main() -> None:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-from serzoo.cli import build, data, listing, train  # noqa: E402  (the commands attach themselves to cli)
+from serzoo.cli import build, data, listing, train, translate  # noqa: E402  (the commands attach themselves to cli)
 
-for _module in (listing, data, train, build):
+for _module in (listing, data, train, build, translate):
     _module.register(cli)
