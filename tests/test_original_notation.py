@@ -163,3 +163,15 @@ def test_test_groups_without_protocol_mean_one_fixed_split(invoke, tmp_path):
     assert logo.exit_code == 0, logo.output
     assert "without --protocol" not in logo.output
     assert "fold0: test groups [0]" in logo.output and "fold1: test groups [1]" in logo.output
+
+
+def test_training_on_a_padded_file_warns_once(invoke, tmp_path):
+    path = write_feat_ext(tmp_path / "padded.h5", n_groups=4, padded=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a second opening of the file would show a second warning
+        result = invoke("train", "--data", path, "--tasks", "arousal:3:4", "--blocks", "fcn,dense",
+                        "--test-groups", "0:8", "--protocol", "logo", "--dry-run")
+    assert result.exit_code == 0, result.output
+    padded = [w for w in caught if issubclass(w.category, PaddedGroupsWarning)]
+    assert len(padded) == 1 and "groups 4..8 are empty padding" in str(padded[0].message)
+    assert "fold3:" in result.output and "fold4:" not in result.output  # the padding groups test nothing

@@ -59,7 +59,8 @@ FLAGS: tuple[Flag, ...] = (
     _f("-n_sub_b --nb_sub_batch", True, "none", "large-corpus mode reads sub-batches; serzoo streams batches "
        "from the file (--streaming stream) with no sub-batch setting", mapped=False),
     _f("-e --epoch", True, "--epochs", default="50"),
-    _f("-p --patience", True, "--patience", "both stop on the validation score", default="5"),
+    _f("-p --patience", True, "--patience", "the original stopped on the validation loss and kept the last "
+       "epoch; serzoo stops on the validation metric and keeps the best epoch", default="5"),
     _f("-d --dropout", True, "--dropout", "reaches every block that declares dropout"),
     _f("-lr --learing_rate", True, "--lr", "the original's Adam also clipped values at 0.5 (no serzoo "
        "equivalent; --clipnorm clips norms)"),
@@ -348,3 +349,7 @@ def flags_table() -> str:
             notes.append(f"The original's default {flag.default} is passed when the flag is absent.")
         rows.append(f"| {names} | {serzoo} | {' '.join(n for n in notes if n)} |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m serzoo.compat.original > docs/original_flags.md
+    print(flags_document(), end="")
