@@ -133,7 +133,8 @@ def _utterance(args: dict, used: list[str]) -> tuple[list[str], list[str]]:
             if block in used:
                 raise ConfigError(f"original flag --{switch} with its frame-level twin: serzoo's chain names "
                                   f"each block once (--opt {block}.*); translate one of them by hand")
-            value = args.get("p_dnn_depth", DEFAULTS["p_dnn_depth"]) if block == "highway" else _layers(args, "p_dnn_depth")
+            depth = args.get("p_dnn_depth", DEFAULTS["p_dnn_depth"])
+            value = depth if block == "highway" else _layers(args, "p_dnn_depth")
             return ["dense", block], [f"dense.units={nn}", f"{block}.{opt.format(value)}"]
     return [], []
 

@@ -332,9 +332,14 @@ def flags_document() -> str:
         "(`--loss-opt weighted_cce.mode=first_class` gives the original's cost layout).")
     metrics = _mapping_table(
         "Checkpoint metrics", "metric (`-mt` field 6)", ORIGINAL_METRICS,
-        "The original computed F1, precision and recall per batch inside Keras; serzoo computes them on the "
-        "whole validation set, averaged over classes (macro). UAR (the original's `--unweighted` report) is "
-        "`uar`, serzoo's default for classification.")
+        "The original's `f1`, `precision` and `recall` (its `custom_metric.py`) were Keras batch averages over "
+        "the cells of the one-hot targets, rounded at 0.5: micro averages, which equal accuracy whenever the "
+        "winning class has a probability above 0.5, and no per-class variants. serzoo scores the whole "
+        "validation set and averages over classes (macro), which is what these names mean in scikit-learn and "
+        "what an imbalanced task such as laughter detection needs; `accuracy` is the quantity the original's "
+        "`f1` in effect measured. UAR (the original's `--unweighted` report) is `uar`, serzoo's default for "
+        "classification; the original's default field was `accuracy`, displayed only (it selected no "
+        "checkpoint: its models were the last epoch's).")
     return _DOC_HEAD + "\n" + flags_table() + _DOC_TAIL + losses + metrics
 
 
