@@ -19,6 +19,18 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _infer_fixed(options: dict) -> None:
+    """``--test-groups`` without ``--protocol`` means one fixed split, as the original trainer's ``-test_idx`` did.
+
+    An explicit ``--protocol logo`` keeps its meaning: each of those groups takes a turn as test.
+    """
+    source = click.get_current_context().get_parameter_source("protocol")
+    if options.get("test_groups") and source is click.core.ParameterSource.DEFAULT:
+        options["protocol"] = "fixed"
+        _echo(f"--test-groups {options['test_groups']} without --protocol: one fixed split testing these groups "
+              "together (--protocol logo would test each in turn)")
+
+
 @click.command("train")
 @click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
               help="Feature database (.h5) or meta table (.tsv); default: the built-in demo corpus.")
@@ -29,7 +41,8 @@ def _echo(message: str) -> None:
 @click.option("--loss-opt", "loss_opts", multiple=True, metavar="LOSS.OPTION=VALUE",
               help="A loss option, e.g. --loss-opt focal.gamma=1.5 (repeatable; see `serzoo show loss NAME`).")
 @click.option("--class-weights", default=None, metavar="auto|TASK=W0/W1/..;...",
-              help="Class weights per head: auto (inverse frequency in the training fold) or explicit.")
+              help="Class weights per head: auto (inverse frequency in the training fold) or explicit "
+                   "(also the original trainer's TASK:W0:W1,... notation).")
 @click.option("--sampler", default=TrainConfig.sampler, show_default=True, help="Training-set sampler (see `serzoo list samplers`).")
 @click.option("--sampler-opt", "sampler_opts", multiple=True, metavar="OPTION=VALUE", help="A sampler option (repeatable).")
 @click.option("--sample-by", default=None, metavar="TASK|joint", help="Which task's labels (or their joint label) drive the sampler.")
@@ -132,6 +145,7 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             config = rundir.load_config(run_dir)
             _echo(f"resuming {run_dir}")
         else:
+            _infer_fixed(options)
             for name in ("opts", "sampler_opts", "loss_opts", "split_opts", "augment_opts"):
                 options[name] = list(options[name])
             check_final_epochs(ctx, options)

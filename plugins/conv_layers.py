@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from serzoo.plugins.common import per_axis
+from serzoo.plugins.common import layer_sizes, per_axis
 from serzoo.plugins.keras_layers import activate, dropout as drop, highway_gate, regularizer
 
 #: kind -> (convolution class, pooling classes by pool_type)
@@ -49,13 +49,24 @@ def apply_pool(x, kind: str, sizes, pool_type: str, name: str):
     return _CLASSES[kind][1][pool_type](sizes, padding="same", name=name)(x)
 
 
+def per_layer(kind: str, depth: int, **sizes) -> list[dict]:
+    """The ``sizes`` options (kernel, strides, pool) of each of ``depth`` layers, one dict per layer."""
+    rank = int(kind[0])
+    columns = {key: layer_sizes(value, rank, depth, key) for key, value in sizes.items()}
+    return [{key: column[i] for key, column in columns.items()} for i in range(depth)]
+
+
 def conv_stack(x, *, name: str, kind: str, filters, kernel, strides, pool: tuple, pool_type: str,
                activation: str, batchnorm: bool, dropout: float, l2: float):
-    """One convolution per entry of ``filters``, each followed by activation, pooling and dropout."""
-    for i, f in enumerate(filters, 1):
-        x = conv(kind, f, kernel, f"{name}_conv{i}", strides=strides, l2=l2, use_bias=not batchnorm)(x)
+    """One convolution per entry of ``filters``, each followed by activation, pooling and dropout.
+
+    ``kernel``, ``strides`` and ``pool`` give one size for all layers or one per layer.
+    """
+    sizes = per_layer(kind, len(filters), kernel=kernel, strides=strides, pool=pool)
+    for i, (f, own) in enumerate(zip(filters, sizes), 1):
+        x = conv(kind, f, own["kernel"], f"{name}_conv{i}", strides=own["strides"], l2=l2, use_bias=not batchnorm)(x)
         x = activate(x, activation, batchnorm, f"{name}_{i}")
-        x = apply_pool(x, kind, pool, pool_type, f"{name}_pool{i}")
+        x = apply_pool(x, kind, own["pool"], pool_type, f"{name}_pool{i}")
         x = drop(x, dropout, f"{name}_drop{i}")
     return x
 
@@ -66,9 +77,11 @@ def resnet_stack(x, *, name: str, kind: str, filters, units: int, kernel, pool: 
 
     A unit is ``act(skip + BN(conv(act(BN(conv(x))))))``; the skip is the identity
     (He et al., 2016) except where a stage changes the number of channels, where a
-    1x1 convolution projects it.
+    1x1 convolution projects it. ``kernel`` and ``pool`` give one size for all stages or one per stage.
     """
-    for s, f in enumerate(filters, 1):
+    sizes = per_layer(kind, len(filters), kernel=kernel, pool=pool)
+    for s, (f, own) in enumerate(zip(filters, sizes), 1):
+        kernel = own["kernel"]
         for u in range(1, units + 1):
             p = f"{name}_s{s}u{u}"
             y = conv(kind, f, kernel, f"{p}_conv1", l2=l2, use_bias=not batchnorm)(x)
@@ -81,7 +94,7 @@ def resnet_stack(x, *, name: str, kind: str, filters, units: int, kernel, pool: 
             x = layers.Add(name=f"{p}_add")([skip, y])
             if activation != "linear":
                 x = layers.Activation(activation, name=f"{p}_out")(x)
-        x = apply_pool(x, kind, pool, pool_type, f"{name}_s{s}_pool")
+        x = apply_pool(x, kind, own["pool"], pool_type, f"{name}_s{s}_pool")
     return x
 
 
@@ -90,14 +103,16 @@ def highway_conv_stack(x, *, name: str, kind: str, filters: int, layers: int, ke
     """``layers`` convolutional highway layers of ``filters`` channels, pooled once at the end.
 
     Transform and gate are convolutions of the same kernel; an input with another
-    number of channels is first brought to ``filters`` by one plain convolution.
+    number of channels is first brought to ``filters`` by one plain convolution (with the first
+    layer's kernel). ``kernel`` gives one size for all layers or one per layer.
     """
+    kernels = [own["kernel"] for own in per_layer(kind, layers, kernel=kernel)]
     if x.shape[-1] != filters:
-        x = conv(kind, filters, kernel, f"{name}_in", l2=l2, activation=activation)(x)
-    for i in range(1, layers + 1):
+        x = conv(kind, filters, kernels[0], f"{name}_in", l2=l2, activation=activation)(x)
+    for i, kernel in enumerate(kernels, 1):
         h = conv(kind, filters, kernel, f"{name}_h{i}", l2=l2, activation=activation)(x)
         t = conv(kind, filters, kernel, f"{name}_t{i}", l2=l2, activation="sigmoid",
                  bias_initializer=keras.initializers.Constant(gate_bias))(x)
         x = highway_gate(x, h, t, f"{name}_gate{i}")
         x = drop(x, dropout, f"{name}_drop{i}")
-    return apply_pool(x, kind, pool, pool_type, f"{name}_pool")
+    return apply_pool(x, kind, layer_sizes(pool, int(kind[0]), 1, "pool")[0], pool_type, f"{name}_pool")

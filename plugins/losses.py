@@ -74,7 +74,7 @@ def serzoo_register_losses(register):
                   "first_class: the original layout, only confusions with class 0 are weighted",
                   choices=("true_class", "first_class")),
         ),
-        aliases=("cost_cce",),
+        aliases=("cost_cce", "weighted_categorical_crossentropy"),  # the latter: the original trainer's name
         task_types=("classification",),
         layer_modules=_KERAS_MODULE,
     ))
@@ -87,6 +87,7 @@ def serzoo_register_losses(register):
             Param("alpha", "floats", (0.25,), "class weight: one value for all classes or one per class"),
         ),
         check=_check_focal,
+        aliases=("categorical_focal_loss",),  # the original trainer's name
         task_types=("classification",),
         layer_modules=_KERAS_MODULE,
     ))

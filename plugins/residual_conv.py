@@ -36,7 +36,7 @@ def serzoo_register_blocks(register):
             ),
             layouts_in=(layout,),
             layout_out=layout,
-            check=common.conv_checker(kind, "kernel", "pool", positive=("filters", "units")),
+            check=common.conv_checker(kind, "kernel", "pool", positive=("filters", "units")),  # per stage
         ))
     for kind in ("1d", "2d", "3d"):
         layout = common.conv_layout(kind)
@@ -49,7 +49,7 @@ def serzoo_register_blocks(register):
             params=(
                 Param("filters", "int", 32 if kind == "1d" else 16, "channels of every highway layer"),
                 Param("layers", "int", 2, "number of highway layers"),
-                *common.axis_params(kind, strides=False),
+                *common.axis_params(kind, strides=False, pool_once=True),
                 common.activation(),
                 Param("gate_bias", "float", -1.0, "initial gate bias; negative starts by carrying the input through"),
                 common.dropout(),
@@ -58,5 +58,6 @@ def serzoo_register_blocks(register):
             layouts_in=(layout,),
             layout_out=layout,
             layer_modules=LAYERS,
-            check=common.conv_checker(kind, "kernel", "pool", positive=("filters", "layers")),
+            check=common.conv_checker(kind, "kernel", "pool", positive=("filters", "layers"),
+                                      depth=lambda options: options["layers"], once=("pool",)),
         ))

@@ -21,7 +21,7 @@ from serzoo.core.errors import ConfigError, RegistrationError, UnknownComponentE
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-PARAM_TYPES = ("int", "float", "bool", "str", "ints", "floats", "choice")
+PARAM_TYPES = ("int", "float", "bool", "str", "ints", "floats", "sizes", "choice")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -34,7 +34,8 @@ class Param:
     Args:
         name: option name, a lowercase token (``filters``).
         type: one of ``int``, ``float``, ``bool``, ``str``, ``ints``, ``floats``
-            (comma-separated lists on the command line) or ``choice``.
+            (comma-separated lists on the command line), ``sizes`` (per-layer sizes
+            over several axes: ``2x2,3x1``; see :func:`parse_sizes`) or ``choice``.
         default: value used when the option is not given.
         help: one line for ``serzoo show``.
         choices: allowed values for ``choice``.
@@ -77,6 +78,8 @@ class Param:
                 return tuple(int(v) for v in text.split(",") if v.strip())
             if self.type == "floats":
                 return tuple(_finite(float(v)) for v in text.split(",") if v.strip())
+            if self.type == "sizes":
+                return parse_sizes(text)
             if self.type == "choice":
                 if text not in self.choices:
                     raise ValueError(text)
@@ -89,6 +92,7 @@ class Param:
                 "bool": "true or false",
                 "ints": "comma-separated integers such as 16,32",
                 "floats": "comma-separated finite numbers such as 0.5,1",
+                "sizes": "sizes per layer such as 2x2,3x1 (AxB per layer) or 3 or 3,5",
                 "choice": "one of " + ", ".join(map(str, self.choices)),
             }[self.type]
             raise ConfigError(f"option {label}={text!r}: expected {expected}") from None
@@ -104,6 +108,25 @@ def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(value)
     return value
+
+
+def parse_sizes(text: str) -> tuple:
+    """Parse a ``sizes`` option: per-layer sizes over one or more axes.
+
+    ``2x2,3x1`` (an ``x`` anywhere) gives one tuple per layer: ``((2, 2), (3, 1))``.
+    Without ``x`` the value is a plain list of integers, ``3,5`` -> ``(3, 5)``,
+    which a block reads as it always did: per axis for a 2-D or 3-D convolution
+    (one size for all layers), per layer for a 1-D one.
+
+    Raises:
+        ValueError: an empty item or a size that is not an integer.
+    """
+    items = [item.strip() for item in str(text).split(",")]
+    if any(not item for item in items):
+        raise ValueError(text)
+    if "x" not in str(text).lower():
+        return tuple(int(item) for item in items)
+    return tuple(tuple(int(v) for v in item.lower().split("x")) for item in items)
 
 
 def parse_dotted_options(items, option: str = "--opt", example: str = "cnn2d.filters=16,32",

@@ -43,6 +43,8 @@ class Database:
         lengths: number of valid (unpadded) time steps per row, when known.
         utterances: the source of each row (a wav path), when known.
         on_close: called once by :meth:`close` (closes the file, removes temporaries).
+        padded_groups: empty padding groups that followed the range groups in the file (dropped; see
+            :func:`serzoo.data.h5io.split_padding`); selections may still name them.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Database:
         lengths: np.ndarray | None = None,
         utterances: Sequence[str] | None = None,
         on_close: Callable[[], None] | None = None,
+        padded_groups: int = 0,
     ):
         layout = layouts.find(file_layout, side="file")
         if layout is None:
@@ -89,6 +92,9 @@ class Database:
         self.nbytes = int(self.n_rows * np.prod(self.example_shape) * 4)
         self._cache: np.ndarray | None = None
         self._on_close = on_close
+        self.padded_groups = int(padded_groups)
+        if group_names is not None and self.padded_groups and len(group_names) == len(self.groups) + self.padded_groups:
+            group_names = list(group_names)[:len(self.groups)]  # names of the padding groups go with them
         self._set_groupings(group_names, group_column, groupings)
 
     # -- groupings -----------------------------------------------------------------------------
@@ -98,7 +104,7 @@ class Database:
         self.groupings: dict[str, Grouping] = {}
         if self.groups:
             self.range_grouping = Grouping.from_ranges(group_column or DEFAULT_GROUPING, self.groups,
-                                                       self.n_rows, group_names)
+                                                       self.n_rows, group_names, padded=self.padded_groups)
             self.groupings[self.range_grouping.name] = self.range_grouping
         items = groupings.values() if isinstance(groupings, Mapping) else (groupings or ())
         for grouping in items:

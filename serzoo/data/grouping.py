@@ -29,10 +29,14 @@ class Grouping:
         ids: group index of each row; ``-1`` for a row in no group.
         names: one name per group (defaults to "0", "1", ...).
         n_groups: number of groups when ``names`` is not given (default: the largest id + 1).
+        padded: empty padding groups that followed these in the file (indices ``n_groups`` on);
+            group selections may name them and select nothing (see :func:`serzoo.data.h5io.split_padding`).
     """
 
-    def __init__(self, name: str, ids, names: Sequence[str] | None = None, n_groups: int | None = None):
+    def __init__(self, name: str, ids, names: Sequence[str] | None = None, n_groups: int | None = None,
+                 padded: int = 0):
         self.name = str(name)
+        self.padded = int(padded)
         self.ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if names is None:
             count = n_groups if n_groups is not None else (int(self.ids.max()) + 1 if self.ids.size else 0)
@@ -42,12 +46,12 @@ class Grouping:
 
     @classmethod
     def from_ranges(cls, name: str, ranges: Sequence[tuple[int, int]], n_rows: int,
-                    names: Sequence[str] | None = None) -> "Grouping":
+                    names: Sequence[str] | None = None, padded: int = 0) -> "Grouping":
         """A grouping from SER_FEAT_EXT ``(start, end)`` row ranges (end exclusive), clipped to the rows."""
         ids = np.full(n_rows, NO_GROUP, dtype=np.int64)
         for g, (start, end) in enumerate(ranges):
             ids[max(start, 0):max(min(end, n_rows), 0)] = g
-        return cls(name, ids, list(names) if names else None, n_groups=len(ranges))
+        return cls(name, ids, list(names) if names else None, n_groups=len(ranges), padded=padded)
 
     @classmethod
     def from_values(cls, name: str, values: Sequence[str]) -> "Grouping":
@@ -96,7 +100,7 @@ class Grouping:
 
     def reordered(self, order: np.ndarray) -> "Grouping":
         """The same grouping with its rows taken in ``order`` (a permutation of the rows)."""
-        return Grouping(self.name, self.ids[np.asarray(order)], self.names)
+        return Grouping(self.name, self.ids[np.asarray(order)], self.names, padded=self.padded)
 
     def describe(self) -> dict:
         """Name, groups with their sizes, and rows in no group, as plain data (``serzoo data info``)."""

@@ -14,6 +14,7 @@ still describe the first grouping, whose groups the rows are ordered by.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -81,6 +82,34 @@ def _group_bounds(f, path: Path) -> list[tuple[int, int]]:
             g = int(np.flatnonzero(bad)[0])
             raise DataError(f"{path}: dataset {name!r} group {g} is {float(values[g]):g}; row indices must be whole numbers")
     return list(zip(start.astype(np.int64).tolist(), end.astype(np.int64).tolist()))
+
+
+class PaddedGroupsWarning(UserWarning):
+    """A SER_FEAT_EXT file lists more groups than it has: the empty padding groups are skipped."""
+
+
+def split_padding(bounds: list[tuple[int, int]], path) -> tuple[list[tuple[int, int]], int]:
+    """Drop the trailing ``(0, 0)`` ranges SER_FEAT_EXT writes when ``-n_cc`` exceeds the groups.
+
+    SER_FEAT_EXT sizes ``start_indice``/``end_indice`` by the number of folds asked
+    for and fills them group after group, so groups past the last real one stay
+    ``(0, 0)``; the original trainer skipped them. They are dropped here with one
+    warning, and their indices stay valid (and select nothing) in group selections.
+
+    Returns:
+        The ranges of the real groups, and how many padding groups followed them.
+    """
+    real = len(bounds)
+    while real and bounds[real - 1] == (0, 0):
+        real -= 1
+    padded = len(bounds) - real
+    if padded and real:
+        where = f"groups {real}..{len(bounds) - 1} are" if padded > 1 else f"group {real} is"
+        warnings.warn(f"{path}: {where} empty padding (start_indice = end_indice = 0, as SER_FEAT_EXT writes when "
+                      f"-n_cc exceeds the groups) and skipped; {real} groups remain", PaddedGroupsWarning,
+                      stacklevel=3)
+        return bounds[:real], padded
+    return bounds, 0
 
 
 def write_groupings(hf, groupings: Sequence[Grouping]) -> None:
@@ -181,7 +210,7 @@ def read_h5(path, layout: str | None = None) -> Database:
         hint = None if layout in (None, "", "auto") else layout
         found = layouts.detect(feat.shape, hint or attrs.get("layout"), where=f"{path}: dataset 'feat'")
         file_layout = found.file_layout
-        groups = _group_bounds(f, path)
+        groups, padded = split_padding(_group_bounds(f, path), path)
         groupings = _read_groupings(f, path)
         group_column = attrs.get("group_column")
         if group_column is not None and not isinstance(group_column, str):
@@ -197,7 +226,7 @@ def read_h5(path, layout: str | None = None) -> Database:
             group_names=attrs.get("group_names"), group_column=group_column, groupings=groupings,
             label_names=attrs.get("label_names"),
             class_names=attrs.get("class_names"), attrs=attrs, lengths=lengths, utterances=utterances,
-            on_close=f.close,
+            on_close=f.close, padded_groups=padded,
         )
     except Exception:
         f.close()

@@ -188,13 +188,12 @@ class SplitContext:
         return np.random.default_rng([self.seed, *key] if key else self.seed)
 
 
-def _as_groups(value, n_groups: int, option: str) -> list[int]:
+def _as_groups(value, n_groups: int, option: str, padded: int = 0) -> list[int]:
+    """Parse a selection; indices of padding groups (``n_groups`` on, ``padded`` of them) select nothing."""
     if value is None:
         return []
-    if isinstance(value, str):
-        return parse_groups(value, n_groups, option)
-    out = [int(v) for v in value]
-    return parse_groups(",".join(map(str, out)), n_groups, option) if out else []
+    text = value if isinstance(value, str) else ",".join(str(int(v)) for v in value)
+    return [g for g in parse_groups(text, n_groups + padded, option) if g < n_groups] if text else []
 
 
 def _hold_out(grouping: Grouping, pool_groups, pool_rows, val_share, rng, where):
@@ -326,7 +325,7 @@ def make_splits(
     values = _options(splitter, options, {"folds": folds, "by": kfold_by})
     grouping = choose_grouping(db, splitter, group_by)
     n = grouping.n_groups
-    sel = {key: _as_groups(value, n, SELECTION_OPTIONS[key]) for key, value in (
+    sel = {key: _as_groups(value, n, SELECTION_OPTIONS[key], grouping.padded) for key, value in (
         ("test", test_groups), ("val", val_groups), ("train", train_groups),
         ("ignore", ignore_groups), ("adapt", adapt_groups))}
     keys = list(sel)

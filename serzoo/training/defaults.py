@@ -63,11 +63,13 @@ def serzoo_register_losses(register):
         name=DEFAULT_LOSSES["classification"],
         description="categorical cross-entropy",
         factory=_cce,
+        aliases=("categorical_crossentropy",),  # the original trainer's (Keras') name
         task_types=("classification",),
     ))
     register(Loss(
         name=DEFAULT_LOSSES["regression"],
         description="mean squared error",
         factory=_mse,
+        aliases=("mean_squared_error",),  # the original trainer's (Keras') name
         task_types=("regression",),
     ))

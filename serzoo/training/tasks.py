@@ -235,13 +235,16 @@ def class_weights(spec: str | None, tasks: Sequence[Task], train_labels: np.ndar
 
     ``auto`` gives ``n / (k * count_c)`` per class from the training rows (the
     "balanced" heuristic; absent classes get 0); explicit weights are
-    ``task=w0/w1/...`` entries separated by ``;``. Regression tasks get none.
+    ``task=w0/w1/...`` entries separated by ``;``, or in the original trainer's
+    ``-cw`` notation ``task:w0:w1:...`` entries separated by ``,`` (see
+    :func:`from_original_weights`). Regression tasks get none.
 
     Raises:
         ConfigError: unknown task, wrong number of weights, a negative weight.
     """
     if not spec or spec == "none":
         return {}
+    spec = from_original_weights(spec)
     classification = [t for t in tasks if not t.regression]
     if spec == "auto":
         weights = {}
@@ -278,6 +281,19 @@ def labelled_counts(column: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows per class of a class-label column, counting only the rows that have the label."""
     column = np.asarray(column)
     return np.bincount(column[has_label(column)].astype(np.int64), minlength=num_classes)
+
+
+def from_original_weights(spec: str) -> str:
+    """The original trainer's ``-cw`` value in serzoo's ``--class-weights`` notation; serzoo's unchanged.
+
+    ``arousal:0.5:1.0:0.5,valence:0.5:1:0.1`` -> ``arousal=0.5/1.0/0.5;valence=0.5/1/0.1``;
+    ``auto`` means the same in both.
+    """
+    text = spec.strip()
+    if "=" in text or ":" not in text:
+        return spec
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    return ";".join(f"{name}={'/'.join(values)}" for name, *values in (e.split(":") for e in entries))
 
 
 def driving_labels(tasks: Sequence[Task], labels: np.ndarray, by: str | None) -> tuple[np.ndarray, str]:
