@@ -96,10 +96,6 @@ def original_layout(tmp_path_factory):
     return root / "SER_FEAT_EXT"
 
 
-def _has_option(invoke, option):
-    return option in invoke("train", "--help").output
-
-
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_example_scripts_run(name, invoke, original_layout, monkeypatch, tmp_path):
     """Every command checks out (--dry-run); the first of each script trains for an epoch (pretrained.sh: all)."""
@@ -108,8 +104,6 @@ def test_example_scripts_run(name, invoke, original_layout, monkeypatch, tmp_pat
     monkeypatch.chdir(tmp_path / "work")
     for i, (_, line) in enumerate(script_pairs(name)):
         args = shlex.split(line)[2:-1]  # without `serzoo train` and "$@"
-        if "--init-from" in args and not _has_option(invoke, "--init-from"):
-            pytest.skip("--init-from (issue 10) is not in this serzoo yet")
         trains = i == 0 or name == "pretrained.sh"  # its later lines load the model the first one saved
         result = invoke("train", *args, "--epochs", "1", "--batch-size", "16", *([] if trains else ["--dry-run"]))
         assert result.exit_code == 0, f"{line}\n{result.output}"
