@@ -130,7 +130,7 @@ def main() -> None:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-from serzoo.cli import build, data, listing, predict, train  # noqa: E402  (the commands attach themselves to cli)
+from serzoo.cli import build, data, export, listing, predict, train  # noqa: E402  (the commands attach themselves to cli)
 
-for _module in (listing, data, train, build, predict):
+for _module in (listing, data, train, build, predict, export):
     _module.register(cli)

@@ -20,13 +20,13 @@ FORMAT_OPTION = click.option(
 HEADERS = {
     "name": "name", "plugin": "plugin", "description": "description", "layouts_in": "accepts",
     "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files", "better": "better",
-    "grouping": "splits by", "level": "level",
+    "grouping": "splits by", "level": "level", "runtime": "runs with",
 }
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
 SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "metric": "metrics",
-            "augmenter": "augmenters", "splitter": "splitters", "feature": "features"}
+            "augmenter": "augmenters", "splitter": "splitters", "feature": "features", "exporter": "exporters"}
 
 
 @click.command("list")
