@@ -132,22 +132,30 @@ def component_origins(blocks: list[str], losses: list[str]) -> list[dict[str, An
     return out
 
 
+def origin_installed(origin: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the recorded origin of a block or loss is loaded now, and which plugin holds its name now."""
+    from serzoo.core import plugin_manager
+
+    registry = plugin_manager.registry("blocks" if origin["kind"] == "block" else "losses")
+    if origin["name"] not in registry:
+        return False, None
+    holder = registry.get(origin["name"]).plugin
+    distributions = {i.name: i.distribution for i in plugin_manager.plugin_infos()}
+    return distributions.get(holder, "") == origin.get("distribution", ""), holder
+
+
 def check_origins(metadata: dict[str, Any], path: str | Path) -> None:
     """Refuse, in one line, a model whose blocks or losses come from a plugin that is not loaded.
 
     Raises:
         DataError: naming the component, its plugin and the distribution to install.
     """
-    from serzoo.core import plugin_manager
-
-    distributions = {i.name: i.distribution for i in plugin_manager.plugin_infos()}
     for origin in metadata.get("plugins", []):
-        registry = plugin_manager.registry("blocks" if origin["kind"] == "block" else "losses")
-        wanted = origin.get("distribution") or origin["plugin"]
-        found = registry.get(origin["name"]) if origin["name"] in registry else None
-        if found is not None and distributions.get(found.plugin, "") == origin.get("distribution", ""):
+        installed, holder = origin_installed(origin)
+        if installed:
             continue
+        wanted = origin.get("distribution") or origin["plugin"]
         where = f"plugin {origin['plugin']!r} of distribution {wanted} {origin.get('version', '')}".rstrip()
-        now = f" (the name now belongs to plugin {found.plugin!r})" if found is not None else ""
+        now = f" (the name now belongs to plugin {holder!r})" if holder is not None else ""
         raise DataError(f"{path}: {origin['kind']} {origin['name']!r} comes from {where}, which is not installed"
                         f"{now}; install it (pip install {wanted}) to load this model")
