@@ -42,10 +42,34 @@ def default_output(model_path: str | Path, suffix: str) -> Path:
     return model_path.with_name(model_path.stem + (suffix or "_savedmodel"))
 
 
-def sample_inputs(shape: tuple[int, ...]) -> np.ndarray:
-    """The parity check's float32 batch: :data:`RANDOM_ROWS` standard normal rows and one row of zeros."""
+def sample_inputs(model) -> tuple[np.ndarray, str]:
+    """The parity check's float32 batch, and its description.
+
+    :data:`RANDOM_ROWS` standard normal rows and one row of zeros; with the training
+    statistics in the model (global standardisation), the random rows are drawn with
+    that mean and standard deviation, so that they look like features and the outputs
+    are not all saturated (which would hide differences).
+    """
+    shape = tuple(model.input_shape[1:])
     rows = np.random.default_rng(SAMPLE_SEED).standard_normal((RANDOM_ROWS, *shape))
-    return np.concatenate([rows, np.zeros((1, *shape))]).astype(np.float32)
+    drawn = "standard normal"
+    stats = _standardisation(model)
+    if stats is not None:
+        mean, variance = stats
+        rows = mean + np.sqrt(np.maximum(variance, 0.0)) * rows
+        drawn = "normal with the training mean and variance"
+    text = f"{RANDOM_ROWS} {drawn} rows (seed {SAMPLE_SEED}) and 1 row of zeros"
+    return np.concatenate([rows, np.zeros((1, *shape))]).astype(np.float32), text
+
+
+def _standardisation(model) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mean and variance of the model's global standardisation layer, if it has one."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization) and getattr(layer, "mean", None) is not None:
+            return np.asarray(layer.mean, dtype=np.float64)[0], np.asarray(layer.variance, dtype=np.float64)[0]
+    return None
 
 
 def parity(expected: dict[str, np.ndarray], got: dict[str, np.ndarray], fmt: str) -> dict[str, float]:
@@ -93,7 +117,7 @@ def export(model_path: str | Path, fmt: str, out: str | Path | None = None, opti
     out = Path(out) if out is not None else default_output(model_path, exporter.suffix)
     _check_output(out, model_path, force)
     model, metadata = load_model(model_path, compile=False)
-    x = sample_inputs(tuple(model.input_shape[1:]))
+    x, drawn = sample_inputs(model)
     expected = {k: np.asarray(v, dtype=np.float64) for k, v in _as_dict(model, model.predict(x, verbose=0)).items()}
     echo(f"exporting {model_path} as {fmt} ...")
     with atomic_tree(out) as tmp:
@@ -103,7 +127,7 @@ def export(model_path: str | Path, fmt: str, out: str | Path | None = None, opti
         if not worst < TOLERANCE:  # also refuses NaN
             raise ExportError(f"the {fmt} export differs from the Keras model by {worst:.3g} (output "
                               f"{max(diffs, key=diffs.get)}; tolerance {TOLERANCE:g}); nothing was written to {out}")
-    sidecar = _sidecar(metadata, model, exporter, out, values, details, diffs, len(x))
+    sidecar = _sidecar(metadata, model, exporter, out, values, details, diffs, drawn)
     write_json(sidecar_path(out), sidecar)
     return {**sidecar, "path": str(out)}
 
@@ -125,7 +149,7 @@ def _as_dict(model, outputs) -> dict[str, np.ndarray]:
 
 
 def _sidecar(metadata: dict, model, exporter, out: Path, options: dict, details: dict, diffs: dict,
-             rows: int) -> dict[str, Any]:
+             drawn: str) -> dict[str, Any]:
     """What a user of the export needs without serzoo: input, outputs by task with class names, features."""
     tasks = {t["name"]: t for t in metadata.get("tasks", [])}
     class_names = metadata.get("class_names", {})
@@ -151,5 +175,5 @@ def _sidecar(metadata: dict, model, exporter, out: Path, options: dict, details:
         "tasks": metadata.get("tasks", []), "label_names": metadata.get("label_names", []),
         "features": metadata.get("features", {}), "data": metadata.get("data"),
         "parity": {"max_abs_diff": max(diffs.values()), "per_output": diffs, "tolerance": TOLERANCE,
-                   "inputs": f"{rows - 1} standard normal rows (seed {SAMPLE_SEED}) and 1 row of zeros"},
+                   "inputs": drawn},
     }
