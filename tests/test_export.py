@@ -172,3 +172,14 @@ def test_a_model_with_a_third_party_block_predicts_and_exports(invoke, tmp_path)
         assert result.exit_code == 0, result.output
         np.testing.assert_allclose(_run_export(fmt, out, x)["emotion"], model.predict(x, verbose=0)["emotion"],
                                    atol=1e-4)
+
+
+def test_parity_inputs_follow_the_training_statistics_so_outputs_are_not_saturated(models):
+    from serzoo.model.export import sample_inputs
+    from serzoo.model.serialization import load_model
+
+    model, _ = load_model(models["1d"], compile=False)
+    x, drawn = sample_inputs(model)
+    assert "training mean and variance" in drawn and x.shape == (4, 8, 4) and not x[-1].any()
+    standardised = np.asarray(model.get_layer("standardize")(x[:3]))
+    assert abs(standardised.mean()) < 0.5 and 0.5 < standardised.std() < 1.5  # features-like, not extreme

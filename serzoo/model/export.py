@@ -58,7 +58,7 @@ def sample_inputs(model) -> tuple[np.ndarray, str]:
         mean, variance = stats
         rows = mean + np.sqrt(np.maximum(variance, 0.0)) * rows
         drawn = "normal with the training mean and variance"
-    text = f"{RANDOM_ROWS} {drawn} rows (seed {SAMPLE_SEED}) and 1 row of zeros"
+    text = f"{RANDOM_ROWS} random rows ({drawn}, seed {SAMPLE_SEED}) and 1 row of zeros"
     return np.concatenate([rows, np.zeros((1, *shape))]).astype(np.float32), text
 
 
