@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from serzoo.core.registry import parse_dotted_options
-
 
 @click.command("export")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
@@ -31,8 +29,12 @@ def export_command(model: str, fmt: str, output: str | None, opts: tuple[str, ..
     """
     from serzoo.model.export import export, sidecar_path
 
-    options = parse_dotted_options([f"{fmt}.{o}" for o in opts], option="--opt", example="batch=4",
-                                   form="OPTION=VALUE").get(fmt, {})
+    options = {}
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"{item!r}: expected OPTION=VALUE, such as batch=4", param_hint="--opt")
+        options[key.strip()] = value.strip()
     report = export(model, fmt, output, options, force=force, echo=lambda m: click.echo(m, err=True))
     parity = report["parity"]
     per_output = ", ".join(f"{k} {v:.2g}" for k, v in parity["per_output"].items())

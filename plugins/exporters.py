@@ -10,6 +10,7 @@ converters are imported inside the functions, so listing stays instant.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -56,10 +57,11 @@ def export_tflite(model, path: Path, batch: int = 1):
     try:
         model.export(str(path), format="litert", input_signature=[_input_spec(model, batch or None)], verbose=False,
                      target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
-    except Exception as exc:  # the converter's own message is pages of MLIR; its first line says enough
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # the converter's own message is pages of MLIR: name the operations it refused
+        ops = sorted(set(re.findall(r"'(tf\.\w+)' op", str(exc))))
+        what = f"no TFLite built-in form for {', '.join(ops)}" if ops else (str(exc).strip() or type(exc).__name__)
         hint = "; a fixed batch size (--opt batch=1) lets recurrent blocks convert" if not batch else ""
-        raise ConfigError(f"exporter tflite: the TFLite converter failed: {first[:300]}{hint}") from None
+        raise ConfigError(f"exporter tflite: the TFLite converter failed: {what.splitlines()[0][:300]}{hint}") from None
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
         with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to ai_edge_litert

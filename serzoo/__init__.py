@@ -26,8 +26,8 @@ from serzoo.core.registry import (  # noqa: E402
     Augmenter, Block, Exporter, Feature, Loader, Loss, Metric, Param, Sampler, Splitter,
 )
 
-__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Exporter", "Feature", "Loader", "Loss", "Metric", "Param", "Sampler",
-           "Splitter"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Exporter", "Feature", "Loader", "Loss", "Metric", "Param",
+           "Sampler", "Splitter"]
 
 # `keras.saving.load_model` finds serzoo's layers (and plugins') once Keras is imported, with no TensorFlow now
 from serzoo.model import keras_objects as _keras_objects  # noqa: E402

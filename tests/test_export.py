@@ -183,3 +183,10 @@ def test_parity_inputs_follow_the_training_statistics_so_outputs_are_not_saturat
     assert "training mean and variance" in drawn and x.shape == (4, 8, 4) and not x[-1].any()
     standardised = np.asarray(model.get_layer("standardize")(x[:3]))
     assert abs(standardised.mean()) < 0.5 and 0.5 < standardised.std() < 1.5  # features-like, not extreme
+
+
+def test_tflite_with_an_open_batch_on_a_recurrent_model_says_to_fix_the_batch(invoke, models, tmp_path):
+    result = invoke("export", models["1d"], "--format", "tflite", "--opt", "batch=0", "-o", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    assert "no TFLite built-in form for tf.TensorListReserve" in result.output and "--opt batch=1" in result.output
+    assert not list(tmp_path.iterdir())

@@ -31,6 +31,8 @@ from serzoo.core.errors import DataError
 KERAS_MODULE = "keras"
 #: the core's own layers (per-utterance standardisation), not owned by a plugin
 CORE_LAYER_MODULE = "serzoo.model.layers"
+#: the registries of the components a model records the origin of
+ORIGIN_KINDS = {"block": "blocks", "loss": "losses"}
 
 
 def import_layer_modules() -> None:
@@ -123,7 +125,7 @@ def component_origins(blocks: list[str], losses: list[str]) -> list[dict[str, An
     infos = {i.name: i for i in plugin_manager.plugin_infos()}
     out = []
     for kind, names in (("block", blocks), ("loss", losses)):
-        registry = plugin_manager.registry(f"{kind}s" if kind == "block" else "losses")
+        registry = plugin_manager.registry(ORIGIN_KINDS[kind])
         for name in dict.fromkeys(names):
             component = registry.get(name)
             info = infos.get(component.plugin)
@@ -136,7 +138,7 @@ def origin_installed(origin: dict[str, Any]) -> tuple[bool, str | None]:
     """Whether the recorded origin of a block or loss is loaded now, and which plugin holds its name now."""
     from serzoo.core import plugin_manager
 
-    registry = plugin_manager.registry("blocks" if origin["kind"] == "block" else "losses")
+    registry = plugin_manager.registry(ORIGIN_KINDS[origin["kind"]])
     if origin["name"] not in registry:
         return False, None
     holder = registry.get(origin["name"]).plugin
