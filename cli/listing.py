@@ -20,13 +20,13 @@ FORMAT_OPTION = click.option(
 HEADERS = {
     "name": "name", "plugin": "plugin", "description": "description", "layouts_in": "accepts",
     "layout_out": "produces", "task_types": "tasks", "kind": "kind", "files": "files", "better": "better",
-    "grouping": "splits by", "level": "level",
+    "grouping": "splits by", "level": "level", "runtime": "runs with",
 }
 
 
 #: `serzoo show block cnn2d` reads better than `serzoo show blocks cnn2d`; accept both
 SINGULAR = {"block": "blocks", "loss": "losses", "sampler": "samplers", "loader": "loaders", "metric": "metrics",
-            "augmenter": "augmenters", "splitter": "splitters", "feature": "features"}
+            "augmenter": "augmenters", "splitter": "splitters", "feature": "features", "exporter": "exporters"}
 
 
 @click.command("list")
@@ -55,16 +55,22 @@ def list_components(kind: str, pattern: str, fmt: str) -> None:
 
 
 @click.command("show")
-@click.argument("kind", type=click.Choice(sorted(SINGULAR) + sorted(KINDS)))
+@click.argument("kind", type=click.Choice(sorted(SINGULAR) + sorted(KINDS) + ["model"]))
 @click.argument("name")
 @FORMAT_OPTION
 def show_component(kind: str, name: str, fmt: str) -> None:
-    """Show one component: its description, layouts and options with defaults.
+    """Show one component (description, layouts, options with defaults), or a saved model.
 
     \b
-    Example:
+    Examples:
       serzoo show block cnn2d
+      serzoo show model runs/emodb-cnn/fold00/model.keras      # chain, tasks, classes, data, scores
     """
+    if kind == "model":
+        from serzoo.cli.model_info import show_model
+
+        show_model(name, fmt)
+        return
     kind = SINGULAR.get(kind, kind)
     component = plugin_manager.registry(kind).get(name)
     if fmt == "json":

@@ -11,7 +11,7 @@ The package is laid out by the stages a run flows through:
 * :mod:`serzoo.training`: configuration, tasks, the fold loop, metrics and results.
 
 Plugin authors need only what this module exports: ``hookimpl`` and the
-component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Splitter``, ``Feature``, ``Param``, ...).
+component records (``Block``, ``Loss``, ``Sampler``, ``Loader``, ``Splitter``, ``Feature``, ``Exporter``, ``Param``, ...).
 """
 
 import pluggy
@@ -23,8 +23,13 @@ hookimpl = pluggy.HookimplMarker("serzoo")
 
 # plain Python, no TensorFlow
 from serzoo.core.registry import (  # noqa: E402
-    Augmenter, Block, Feature, Loader, Loss, Metric, Param, Sampler, Splitter,
+    Augmenter, Block, Exporter, Feature, Loader, Loss, Metric, Param, Sampler, Splitter,
 )
 
-__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Feature", "Loader", "Loss", "Metric", "Param", "Sampler",
-           "Splitter"]
+__all__ = ["__version__", "hookimpl", "Augmenter", "Block", "Exporter", "Feature", "Loader", "Loss", "Metric", "Param",
+           "Sampler", "Splitter"]
+
+# `keras.saving.load_model` finds serzoo's layers (and plugins') once Keras is imported, with no TensorFlow now
+from serzoo.model import keras_objects as _keras_objects  # noqa: E402
+
+_keras_objects.install()

@@ -33,3 +33,7 @@ class OutputError(SerzooError):
 
 class TrainingError(SerzooError):
     """Training that cannot give a meaningful model (a loss that became NaN or infinite, a sampler that broke)."""
+
+
+class ExportError(SerzooError):
+    """An exported model that does not compute what the Keras model computes (parity above the tolerance)."""

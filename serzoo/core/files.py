@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import traceback
@@ -155,6 +156,36 @@ def _quiet_failed_h5_close() -> Iterator[None]:
         yield
     finally:
         sys.excepthook, sys.unraisablehook = except_hook, unraisable_hook
+@contextmanager
+def atomic_tree(path: str | os.PathLike) -> Iterator[Path]:
+    """Like :func:`atomic_path` for a writer that makes a file or a whole folder (a SavedModel).
+
+    Yields a path that does not exist yet, inside a private temporary folder next to
+    ``path``; after the block, what was written there replaces ``path`` (a file or a
+    folder). If the block raises, nothing is left under either name.
+
+    Raises:
+        OutputError: the folder cannot be written, or the block wrote nothing.
+    """
+    path = Path(path)
+    ensure_folder(path.parent)
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.{os.getpid()}.", dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
+    tmp = work / path.name
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OutputError(f"cannot write {path}: nothing was written")
+        if path.is_dir() and not path.is_symlink():
+            os.replace(path, work / ".replaced")  # a folder cannot be renamed over another
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -158,6 +158,24 @@ def serzoo_register_features(register):
 
 
 @hookspec
+def serzoo_register_exporters(register):
+    """Register model export formats; runs each time the exporter registry is built, so possibly more than once.
+
+    The registry is built on first use and rebuilt whenever plugins are added
+    or removed: register the same exporters every time. ``serzoo export
+    --format NAME`` uses them; every export is run against the Keras model
+    before it is kept.
+
+    Args:
+        register: callable taking one :class:`serzoo.core.registry.Exporter`; name
+            rules and clashes as for blocks.
+
+    Returns:
+        Nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def serzoo_register_commands(cli):
     """Add subcommands to the command line; runs when the ``serzoo`` command starts, and again if plugins change.
 

@@ -29,7 +29,9 @@ import pluggy
 
 from serzoo import __version__
 from serzoo.core import hookspecs
-from serzoo.core.registry import Augmenter, Block, Feature, Loader, Loss, Metric, Registry, Sampler, Splitter
+from serzoo.core.registry import (
+    Augmenter, Block, Exporter, Feature, Loader, Loss, Metric, Registry, Sampler, Splitter,
+)
 
 ENTRY_POINT_GROUP = "serzoo"
 DISABLE_ENV = "SERZOO_DISABLE_PLUGINS"
@@ -54,6 +56,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "augmenters": ("serzoo_register_augmenters", Augmenter),
     "splitters": ("serzoo_register_splitters", Splitter),
     "features": ("serzoo_register_features", Feature),
+    "exporters": ("serzoo_register_exporters", Exporter),
 }
 
 
@@ -338,3 +341,7 @@ def splitters() -> Registry[Splitter]:
 
 def features() -> Registry[Feature]:
     return registry("features")
+
+
+def exporters() -> Registry[Exporter]:
+    return registry("exporters")

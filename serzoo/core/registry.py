@@ -453,6 +453,37 @@ class Splitter(Component):
         return {**super().to_dict(), "grouping": self.grouping or None}
 
 
+#: the input name of every export (its outputs are named by task)
+EXPORT_INPUT = "features"
+
+
+@dataclass
+class Exporter(Component):
+    """A model export format (``serzoo export --format NAME``): ``factory(model, path, **options) -> (run, details)``.
+
+    The factory writes the Keras ``model`` at ``path`` (a file ending in ``suffix``, or a
+    folder when ``suffix`` is empty), its input named ``features`` and its outputs named
+    by task. It returns ``run(x) -> {task: array}``, which loads what was written the way
+    a user without serzoo would and runs it on a float32 batch of any size (serzoo checks
+    every export against the Keras model with it), and ``details``: a dict for the sidecar
+    JSON (such as ``{"batch": 1}`` for a fixed batch size). It imports its converter
+    itself and raises ``ConfigError`` naming the package to install when it is missing.
+
+    Args:
+        suffix: the file suffix (``.onnx``), or ``""`` for a folder (a SavedModel).
+        runtime: one line saying what runs the export without serzoo (``onnxruntime``).
+    """
+
+    suffix: str = ""
+    runtime: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {**super().row(), "files": self.suffix or "folder", "runtime": self.runtime}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "suffix": self.suffix, "runtime": self.runtime}
+
+
 #: what a feature extractor returns for one utterance: a sequence of frames, or one vector
 FEATURE_LEVELS = ("frame", "utterance")
 

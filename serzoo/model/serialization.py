@@ -8,11 +8,9 @@ for prediction with nothing else.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from serzoo.core.errors import DataError
 from serzoo.core.files import jsonable, atomic_path
 from serzoo.core.tf import import_tensorflow
+from serzoo.model.keras_objects import check_origins, import_layer_modules
 
 METADATA_MEMBER = "serzoo.json"
 
@@ -51,29 +50,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         return {}
 
 
-def import_layer_modules() -> None:
-    """Load the plugins and import every module that registers custom Keras objects.
-
-    A module that fails to import is skipped with a warning naming it: models
-    that do not use its layers still load.
-    """
-    from serzoo.core.plugin_manager import PluginWarning, blocks, losses
-
-    owners = {m: c.plugin for kind in (blocks(), losses()) for c in kind for m in c.layer_modules}
-    owners["serzoo.model.layers"] = "serzoo"  # the core's own layers (per-utterance standardisation)
-    for module, plugin in sorted(owners.items()):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            warnings.warn(f"plugin {plugin!r}: layer module {module} failed to import: {type(exc).__name__}: {exc}",
-                          PluginWarning, stacklevel=2)
-
-
 def load_model(path: str | os.PathLike, compile: bool = True):
     """Load a ``.keras`` model saved by serzoo (plugins first, so custom layers resolve).
 
     Returns:
         (keras model, metadata dict)
+
+    Raises:
+        DataError: no such file, or a block or loss whose plugin is not installed (naming it).
     """
     import_tensorflow()
     import keras
@@ -83,6 +67,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
         raise DataError(f"{path}: no such model file")
     metadata = read_metadata(path)
     import_layer_modules()
+    check_origins(metadata, path)
     try:
         return keras.saving.load_model(path, compile=compile), metadata
     except (TypeError, ValueError) as exc:

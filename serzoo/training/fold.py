@@ -232,6 +232,9 @@ def _truncate_log(path: Path, initial_epoch: int) -> None:
 
 def model_metadata(prep: Prepared, priors: dict | None = None) -> dict:
     """What a saved model carries (``serzoo.json``); ``priors``: the training rows' class priors per task."""
+    from serzoo.data.fingerprint import fingerprint
+    from serzoo.model.keras_objects import component_origins
+
     db = prep.db
     return {
         "tasks": [t.to_dict() for t in prep.tasks],
@@ -242,4 +245,7 @@ def model_metadata(prep: Prepared, priors: dict | None = None) -> dict:
         "features": db.attrs,
         "blocks": prep.config.blocks,
         **({"class_priors": {k: np.asarray(v).tolist() for k, v in priors.items()}} if priors else {}),
+        "plan": prep.plan.to_dict(),
+        "plugins": component_origins(prep.plan.blocks, [t.resolved_loss() for t in prep.tasks]),
+        "data": fingerprint(db),
     }
