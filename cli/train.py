@@ -13,6 +13,7 @@ from serzoo.training.config import (DISTRIBUTE_MODES, NORMALIZATIONS, OPTIMIZERS
 from serzoo.core.errors import ConfigError
 from serzoo.cli.build import model_options
 from serzoo.cli.stages import check_final_epochs, stage_options
+from serzoo.cli.workers import backend_from, worker_options
 
 
 def _echo(message: str) -> None:
@@ -120,8 +121,9 @@ def _infer_fixed(options: dict) -> None:
               help="Continue an interrupted run in this directory with its saved configuration.")
 @click.option("--dry-run", is_flag=True, help="Check everything, print the model and the folds, train nothing.")
 @stage_options
+@worker_options("folds")
 @click.pass_context
-def train(ctx, resume, run_dir, dry_run, **options) -> None:
+def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **options) -> None:
     """Train and cross-validate a model; print and save UAR, accuracy and F1 per task.
 
     \b
@@ -132,6 +134,7 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
       serzoo train --resume runs/20261123-101500-cnn1d-attention-dense
       serzoo train --data db.h5 --init-from runs/background --freeze cnn1d --unfreeze-after 5
       serzoo train --data db.h5 --final --epochs-from runs/20261123-101500-cnn1d-attention-dense
+      serzoo train --data emodb.h5 --workers 2       # two folds at a time, same results
     """
     from serzoo.training import run as training
     from serzoo.training import rundir
@@ -165,6 +168,7 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             from serzoo.training.pretrained import check_freeze
 
             check_freeze(prep)  # a bad --freeze fails here, before the run directory is made
+        backend = backend_from(workers, ray_address, cpus_per_task)  # a missing Ray fails before the run starts
         if resume:
             rundir.check_same_data(run_dir, prep.db)
         else:
@@ -172,7 +176,7 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             held.enter_context(rundir.claim(run_dir))
             rundir.start_run(run_dir, config, prep.db)
         _echo(f"run directory: {run_dir}")
-        training.run(prep, Path(run_dir), echo=_echo)
+        training.run(prep, Path(run_dir), echo=_echo, backend=backend)
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
 

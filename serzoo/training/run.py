@@ -22,8 +22,12 @@ from serzoo.training.rundir import read_fold_result
 Echo = Callable[[str], None]
 
 
-def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
+def run(prep: Prepared, run_dir: Path, echo: Echo = print, backend=None) -> dict:
     """Train every fold not finished yet, then write ``results.json`` and ``results.txt``.
+
+    Args:
+        backend: spreads the unfinished folds over worker processes or Ray tasks
+            (see :mod:`serzoo.workers`); None trains them here, one after another.
 
     Returns:
         The summary per task (see :func:`serzoo.training.results.summarize_run`).
@@ -35,31 +39,44 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         from serzoo.training.final import run_final
 
         return run_final(prep, run_dir, echo)  # one model, no test: no summary over folds
-    fold_results = []
+    fold_results = {}
     total = len(prep.splits)
     for fold, split in enumerate(prep.splits):
-        fold_dir = run_dir / f"fold{fold:02d}"
-        done = fold_dir / "result.json"
+        done = run_dir / f"fold{fold:02d}" / "result.json"
         if done.exists():
-            fold_results.append(read_fold_result(done))
+            fold_results[fold] = read_fold_result(done)
             echo(f"fold {fold + 1}/{total} ({split.name}): done before, kept")
-            continue
-        ensure_folder(fold_dir)
-        echo(f"fold {fold + 1}/{total} ({split.name}): train {len(split.train)}, val {len(split.val)}, "
-             f"test {len(split.test)} rows")
-        start = time.monotonic()
-        seeds = prep.config.model_seeds()
-        if len(seeds) == 1:
-            result = train_fold(prep, fold, split, fold_dir, echo)
-        else:
-            result = train_fold_ensemble(prep, fold, split, fold_dir, seeds, echo)
-        scores = ", ".join(f"{name} {headline(rep)}" for name, rep in result["test"].items())
-        echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
-             f"best epoch {result['best_epoch']}, test {scores}")
-        fold_results.append(result)
+    pending = [fold for fold in range(total) if fold not in fold_results]
+    if backend is not None and len(pending) > 1:
+        from serzoo.workers.folds import train_folds
+
+        fold_results.update(train_folds(backend, prep, run_dir, pending, echo))
+    for fold in pending:
+        if fold not in fold_results:
+            fold_results[fold] = train_one_fold(prep, fold, run_dir, echo)
+    fold_results = [fold_results[fold] for fold in range(total)]
     summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
+
+
+def train_one_fold(prep: Prepared, fold: int, run_dir: Path, echo: Echo = print) -> dict:
+    """Train (or resume) fold ``fold`` of a run in ``run_dir/foldNN``; returns its result."""
+    split = prep.splits[fold]
+    total = len(prep.splits)
+    fold_dir = ensure_folder(run_dir / f"fold{fold:02d}")
+    echo(f"fold {fold + 1}/{total} ({split.name}): train {len(split.train)}, val {len(split.val)}, "
+         f"test {len(split.test)} rows")
+    start = time.monotonic()
+    seeds = prep.config.model_seeds()
+    if len(seeds) == 1:
+        result = train_fold(prep, fold, split, fold_dir, echo)
+    else:
+        result = train_fold_ensemble(prep, fold, split, fold_dir, seeds, echo)
+    scores = ", ".join(f"{name} {headline(rep)}" for name, rep in result["test"].items())
+    echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
+         f"best epoch {result['best_epoch']}, test {scores}")
+    return result
 
 
 def default_run_dir(config: TrainConfig) -> Path:
