@@ -129,8 +129,9 @@ def _init_worker(threads: int) -> None:
 class LocalPool:
     """A pool of ``workers`` spawned processes, each with ``cores // workers`` TensorFlow threads.
 
-    Spawned (not forked) so that no worker inherits a started TensorFlow runtime; a worker
-    that dies (killed, out of memory) breaks the pool, and its jobs are retried in a new one.
+    Spawned (not forked) so that no worker inherits a started TensorFlow runtime. A worker
+    that dies (killed, out of memory) breaks the pool: every job not finished by then is
+    lost with it, counts one attempt, and is retried in a new pool.
     """
 
     def __init__(self, workers: int, threads: int | None = None):
