@@ -18,7 +18,7 @@ from serzoo.core.errors import ConfigError, SerzooError
 from serzoo.core.files import write_json
 from serzoo.sweep.grid import SweepSpec, describe, expand, trial_key
 from serzoo.training.config import TrainConfig
-from serzoo.workers.backends import Echo, Job, Outcome
+from serzoo.workers.backends import Echo, Job, Outcome, memory_line
 
 TRIAL_FILE = "trial.json"
 
@@ -144,4 +144,6 @@ def run_trials(trials: list[Trial], backend, echo: Echo) -> list[Outcome]:
     echo(f"running {len(todo)} trials on {backend.description}")
     jobs = [Job(f"trial {t.label}", trial_job, (t.config.to_dict(), str(t.folder.resolve()), t.label, t.choice, t.key))
             for t in todo]
-    return backend.run(jobs, echo)
+    outcomes = backend.run(jobs, echo)
+    echo(memory_line(outcomes))
+    return outcomes

@@ -102,6 +102,16 @@ def _say_failure(echo: Echo, outcome: Outcome, settled: bool) -> None:
     echo(f"{outcome.name}: attempt {outcome.attempts} failed ({outcome.error}); {then}")
 
 
+def memory_line(outcomes: list[Outcome]) -> str:
+    """``peak memory per worker: 812, 790 MiB``: the largest resident size each worker process reached."""
+    peaks: dict[int, float] = {}
+    for outcome in outcomes:
+        if outcome.pid:
+            peaks[outcome.pid] = max(peaks.get(outcome.pid, 0.0), outcome.peak_rss_mb)
+    values = ", ".join(f"{v:.0f}" for v in sorted(peaks.values(), reverse=True))
+    return f"peak memory per worker: {values or 'unknown'} MiB ({len(peaks)} processes)"
+
+
 class Inline:
     """Jobs one after another in this process (``--workers 1``): no start-up cost, the whole machine each."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from serzoo.core.errors import TrainingError
 from serzoo.training.config import TrainConfig
-from serzoo.workers.backends import Echo, Job
+from serzoo.workers.backends import Echo, Job, memory_line
 
 
 def _worker_echo(prefix: str):
@@ -50,6 +50,7 @@ def train_folds(backend, prep, run_dir: Path, folds: list[int], echo: Echo) -> d
     jobs = [Job(f"fold {fold + 1} ({prep.splits[fold].name})", fold_job,
                 (config, str(Path(run_dir).resolve()), fold, prep.splits[fold].name)) for fold in folds]
     outcomes = backend.run(jobs, echo)
+    echo(memory_line(outcomes))
     failed = [o for o in outcomes if not o.ok]
     if failed:
         what = "; ".join(f"{o.name}: {o.error}" for o in failed)
