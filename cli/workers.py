@@ -27,8 +27,8 @@ def worker_options(what: str):
 
 
 def backend_from(workers: int | None, ray_address: str | None, cpus_per_task: int | None):
-    """The backend the options name, or None for the plain sequential path."""
-    if workers is None and ray_address is None:
+    """The backend the options name, or None for the plain sequential path (no option, or ``--workers 1``)."""
+    if ray_address is None and (workers or 1) == 1:
         return None
     from serzoo.workers.backends import make_backend
 

@@ -9,7 +9,6 @@ interrupted and is continued with the run's own resume.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from serzoo.core.errors import ConfigError, SerzooError
 from serzoo.core.files import write_json
 from serzoo.sweep.grid import SweepSpec, describe, expand, trial_key
 from serzoo.training.config import TrainConfig
-from serzoo.workers.backends import Echo, Job, Outcome, memory_line
+from serzoo.workers.backends import Echo, Job, Outcome, memory_line, prefixed_echo
 
 TRIAL_FILE = "trial.json"
 
@@ -78,13 +77,6 @@ def plan(spec: SweepSpec, out: Path, echo: Echo) -> tuple[list[Trial], list[tupl
     return trials, skipped
 
 
-def _echo_for(label: str):
-    def echo(message: str) -> None:
-        print(f"[{label}] {message}", file=sys.stderr, flush=True)
-
-    return echo
-
-
 def trial_job(config: dict, folder: str, label: str, choice: dict, key: str) -> dict:
     """Run (or continue) one trial in this worker; returns its ``trial.json`` record."""
     from serzoo.training import rundir
@@ -93,7 +85,7 @@ def trial_job(config: dict, folder: str, label: str, choice: dict, key: str) -> 
 
     start = time.monotonic()
     folder_path = Path(folder)
-    echo = _echo_for(label)
+    echo = prefixed_echo(label)
     record_path = folder_path / TRIAL_FILE
     if (folder_path / rundir.CONFIG_FILE).exists():
         prep = prepare(rundir.load_config(folder_path), echo=echo)

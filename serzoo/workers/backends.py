@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -100,6 +101,15 @@ def _record(outcome: Outcome, report: dict) -> bool:
 def _say_failure(echo: Echo, outcome: Outcome, settled: bool) -> None:
     then = "gave up" if settled else "retrying once"
     echo(f"{outcome.name}: attempt {outcome.attempts} failed ({outcome.error}); {then}")
+
+
+def prefixed_echo(prefix: str) -> Echo:
+    """A worker's progress lines on its standard error (the driver's terminal, or Ray's log), tagged with its job."""
+
+    def echo(message: str) -> None:
+        print(f"[{prefix}] {message}", file=sys.stderr, flush=True)
+
+    return echo
 
 
 def memory_line(outcomes: list[Outcome]) -> str:

@@ -7,20 +7,12 @@ only its own ``foldNN/``), so the results equal a sequential run's.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from serzoo.core.errors import TrainingError
 from serzoo.training.config import TrainConfig
-from serzoo.workers.backends import Echo, Job, memory_line
-
-
-def _worker_echo(prefix: str):
-    def echo(message: str) -> None:
-        print(f"[{prefix}] {message}", file=sys.stderr, flush=True)
-
-    return echo
+from serzoo.workers.backends import Echo, Job, memory_line, prefixed_echo
 
 
 def fold_job(config: dict, run_dir: str, fold: int, split_name: str) -> dict:
@@ -32,7 +24,7 @@ def fold_job(config: dict, run_dir: str, fold: int, split_name: str) -> dict:
     if prep.splits[fold].name != split_name:  # the worker must see the very folds the driver planned
         raise TrainingError(f"fold {fold}: the worker made split {prep.splits[fold].name!r}, the driver {split_name!r}")
     try:
-        return train_one_fold(prep, fold, Path(run_dir), _worker_echo(f"fold {fold + 1}"))
+        return train_one_fold(prep, fold, Path(run_dir), prefixed_echo(f"fold {fold + 1}"))
     finally:
         prep.db.close()
 
