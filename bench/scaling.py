@@ -95,7 +95,8 @@ def report(rows: list[dict], meta: dict) -> str:
         table.append([row["case"], row["backend"], f"{row['seconds']:.1f}", f"{row['speedup']:.2f}x",
                       ", ".join(str(m) for m in row["memory_mib"]), row["score"]])
     headers = ["work", "where", "wall (s)", "speed-up", "peak MiB per worker", "score (UAR: test mean / best val)"]
-    return (f"# Scaling: workers and Ray\n\n{meta['machine']}; load average at the start {meta['load']}.\n"
+    return (f"# Scaling: workers and Ray\n\n{meta['machine']}; load average at the start {meta['load']}, "
+            f"at the end {meta['load_end']}.\n"
             f"Command: `{meta['command']}`\n\n" + tabulate(table, headers=headers, tablefmt="github") + "\n")
 
 
@@ -115,6 +116,7 @@ def main() -> None:
         if Path(args.emodb).exists():
             rows += emodb_cases(args.emodb, args.epochs, Path(tmp))
         rows += sweep_cases(args.sweep_epochs, Path(tmp), ray=not args.skip_ray)
+    meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     text = report(rows, meta)
     print(text)
     Path(args.out + ".md").write_text(text)
