@@ -33,11 +33,11 @@ def connect(address: str, cpus: int | None = None):
     """
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(f"--ray needs the ray package: {INSTALL_HINT}")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # each trial's progress lines, not "repeated 3x"; read on import
     import ray
 
     if ray.is_initialized():
         return ray
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         if address == "local":
             ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True)
@@ -70,17 +70,29 @@ class RayBackend:
             return remote.remote(jobs[i].fn, jobs[i].args, self.cpus_per_task)
 
         running = {submit(i): i for i in range(len(jobs))}
-        while running:
-            ready, _ = ray.wait(list(running), num_returns=1)
-            i = running.pop(ready[0])
-            try:
-                report = ray.get(ready[0])
-            except Exception as exc:  # the task's worker died or the node went away
-                report = {"value": None, "error": f"Ray task lost ({type(exc).__name__}: {str(exc)[:200]})",
-                          "seconds": 0.0, "pid": 0, "peak_rss_mb": 0.0}
-            settled = _record(outcomes[i], report)
-            if not outcomes[i].ok:
-                _say_failure(echo, outcomes[i], settled)
-                if not settled:
-                    running[submit(i)] = i
+        try:
+            while running:
+                self._settle_next(running, outcomes, submit, echo)
+        except KeyboardInterrupt:  # Ctrl-C: stop the cluster's work too; finished trials and folds are kept
+            for ref in running:
+                ray.cancel(ref, force=True)
+            raise
         return outcomes
+
+    def _settle_next(self, running: dict, outcomes: list[Outcome], submit, echo: Echo) -> None:
+        """Wait for the next task to end and record it; resubmit it once if it failed."""
+        ray = self.ray
+        ready = []
+        while not ready:  # a short timeout, so that Ctrl-C reaches Python while tasks run
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+        i = running.pop(ready[0])
+        try:
+            report = ray.get(ready[0])
+        except Exception as exc:  # the task's worker died or the node went away
+            report = {"value": None, "error": f"Ray task lost ({type(exc).__name__}: {str(exc)[:200]})",
+                      "seconds": 0.0, "pid": 0, "peak_rss_mb": 0.0}
+        settled = _record(outcomes[i], report)
+        if not outcomes[i].ok:
+            _say_failure(echo, outcomes[i], settled)
+            if not settled:
+                running[submit(i)] = i
