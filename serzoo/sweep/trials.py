@@ -80,29 +80,41 @@ def plan(spec: SweepSpec, out: Path, echo: Echo) -> tuple[list[Trial], list[tupl
 def trial_job(config: dict, folder: str, label: str, choice: dict, key: str) -> dict:
     """Run (or continue) one trial in this worker; returns its ``trial.json`` record."""
     from serzoo.training import rundir
-    from serzoo.training.prepare import prepare
     from serzoo.training.run import run
 
     start = time.monotonic()
     folder_path = Path(folder)
     echo = prefixed_echo(label)
     record_path = folder_path / TRIAL_FILE
-    if (folder_path / rundir.CONFIG_FILE).exists():
-        prep = prepare(rundir.load_config(folder_path), echo=echo)
-        rundir.check_same_data(folder_path, prep.db)
+    hold = rundir.claim(folder_path)  # one process per trial, even when two sweeps share SWEEP_DIR
+    try:
+        prep = _open_trial(config, folder_path, echo)
+        try:
+            run(prep, folder_path, echo=echo)
+            earlier = _read_json(record_path).get("seconds", 0.0)
+            record = {"key": key, "label": label, "choice": choice, "parameters": _parameters(prep),
+                      "seconds": earlier + time.monotonic() - start}
+            write_json(record_path, record)
+        finally:
+            prep.db.close()
+    finally:
+        hold.close()
+    return record
+
+
+def _open_trial(config: dict, folder: Path, echo: Echo):
+    """The trial's prepared run: a new run directory, or the interrupted one on the data it started with."""
+    from serzoo.training import rundir
+    from serzoo.training.prepare import prepare
+
+    if (folder / rundir.CONFIG_FILE).exists():
+        prep = prepare(rundir.load_config(folder), echo=echo)
+        rundir.check_same_data(folder, prep.db)
         echo("continuing an interrupted trial")
     else:
         prep = prepare(TrainConfig.from_dict(config), echo=echo)
-        rundir.start_run(folder_path, prep.config, prep.db)
-    try:
-        run(prep, folder_path, echo=echo)
-        earlier = _read_json(record_path).get("seconds", 0.0)
-        record = {"key": key, "label": label, "choice": choice, "parameters": _parameters(prep),
-                  "seconds": earlier + time.monotonic() - start}
-    finally:
-        prep.db.close()
-    write_json(record_path, record)
-    return record
+        rundir.start_run(folder, prep.config, prep.db)
+    return prep
 
 
 def _read_json(path: Path) -> dict:
