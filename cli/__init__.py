@@ -130,7 +130,7 @@ def main() -> None:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-from serzoo.cli import build, data, export, listing, predict, train, translate  # noqa: E402  (they attach themselves)
+from serzoo.cli import build, data, export, listing, predict, report, train, translate  # noqa: E402  (they attach themselves)
 
-for _module in (listing, data, train, build, predict, export, translate):
+for _module in (listing, data, train, build, predict, export, translate, report):
     _module.register(cli)

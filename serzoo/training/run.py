@@ -28,6 +28,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
     Returns:
         The summary per task (see :func:`serzoo.training.results.summarize_run`).
     """
+    from serzoo.training.groups import add_group_results
     from serzoo.training.results import summarize_run, write_results
 
     ensure_folder(run_dir)
@@ -57,6 +58,8 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
              f"best epoch {result['best_epoch']}, test {scores}")
         fold_results.append(result)
+    add_group_results(run_dir, fold_results, prep.tasks, prep.db.labels,
+                      lambda name: (prep.db.grouping(name).ids, prep.db.grouping(name).names))
     summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
