@@ -120,8 +120,11 @@ def _infer_fixed(options: dict) -> None:
               help="Continue an interrupted run in this directory with its saved configuration.")
 @click.option("--dry-run", is_flag=True, help="Check everything, print the model and the folds, train nothing.")
 @stage_options
+@click.option("-q", "--quiet", is_flag=True, help="Print only the results (stdout): no progress on stderr.")
+@click.option("--log-every", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Print every N-th epoch line of a fold (and its last), with the whole run's progress; 0: none.")
 @click.pass_context
-def train(ctx, resume, run_dir, dry_run, **options) -> None:
+def train(ctx, resume, run_dir, dry_run, quiet, log_every, **options) -> None:
     """Train and cross-validate a model; print and save UAR, accuracy and F1 per task.
 
     \b
@@ -136,6 +139,9 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
     from serzoo.training import run as training
     from serzoo.training import rundir
     from serzoo.training.prepare import prepare
+    from serzoo.training.progress import Progress
+
+    echo = Progress(quiet=quiet, log_every=log_every)
 
     with contextlib.ExitStack() as held:  # the run directory's lock, released however this ends
         if resume:
@@ -143,7 +149,7 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             rundir.require_run(run_dir)
             held.enter_context(rundir.claim(run_dir))
             config = rundir.load_config(run_dir)
-            _echo(f"resuming {run_dir}")
+            echo(f"resuming {run_dir}")
         else:
             _infer_fixed(options)
             for name in ("opts", "sampler_opts", "loss_opts", "split_opts", "augment_opts"):
@@ -154,8 +160,8 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             from serzoo.training.distribute import strategy
 
             strategy(config.distribute)  # a refused strategy says so before the data is read
-        prep = prepare(config, echo=_echo)
-        _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
+        prep = prepare(config, echo=echo)
+        echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
               f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
               f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
         if dry_run:
@@ -171,10 +177,21 @@ def train(ctx, resume, run_dir, dry_run, **options) -> None:
             run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
             held.enter_context(rundir.claim(run_dir))
             rundir.start_run(run_dir, config, prep.db)
-        _echo(f"run directory: {run_dir}")
-        training.run(prep, Path(run_dir), echo=_echo)
+        echo(f"run directory: {run_dir}")
+        training.run(prep, Path(run_dir), echo=echo)
+    _pictures(Path(run_dir), echo)
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
+
+
+def _pictures(run_dir: Path, echo) -> None:
+    """The run's PNG pictures in ``RUN_DIR/plots`` when matplotlib is installed; a one-line note otherwise."""
+    from serzoo.report import plots
+
+    if not plots.available():
+        echo(f"note: no pictures ({plots.INSTALL_HINT})")
+        return
+    echo(f"pictures: {len(plots.write_pictures(run_dir))} in {run_dir / 'plots'}")
 
 
 def _groups_text(prep) -> str:

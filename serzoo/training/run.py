@@ -17,6 +17,7 @@ from serzoo.training.config import TrainConfig
 from serzoo.training.evaluate import headline
 from serzoo.training.fold import train_fold, train_fold_ensemble
 from serzoo.training.prepare import Prepared
+from serzoo.training.progress import notify
 from serzoo.training.rundir import read_fold_result
 
 Echo = Callable[[str], None]
@@ -38,6 +39,8 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         return run_final(prep, run_dir, echo)  # one model, no test: no summary over folds
     fold_results = []
     total = len(prep.splits)
+    todo = sum(not (run_dir / f"fold{i:02d}" / "result.json").exists() for i in range(total))
+    notify(echo, "start", total, todo, len(prep.config.model_seeds()))
     for fold, split in enumerate(prep.splits):
         fold_dir = run_dir / f"fold{fold:02d}"
         done = fold_dir / "result.json"
@@ -49,6 +52,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} ({split.name}): train {len(split.train)}, val {len(split.val)}, "
              f"test {len(split.test)} rows")
         start = time.monotonic()
+        notify(echo, "fold_started", fold + 1)
         seeds = prep.config.model_seeds()
         if len(seeds) == 1:
             result = train_fold(prep, fold, split, fold_dir, echo)
@@ -58,6 +62,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print) -> dict:
         echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
              f"best epoch {result['best_epoch']}, test {scores}")
         fold_results.append(result)
+        notify(echo, "fold_finished")
     add_group_results(run_dir, fold_results, prep.tasks, prep.db.labels,
                       lambda name: (prep.db.grouping(name).ids, prep.db.grouping(name).names))
     summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
