@@ -242,7 +242,9 @@ def fuse(runs, output) -> None:
     config = load_config(Path(runs[0]))
     with open_database(config.data) as db:
         labels = db.labels
-    fuse_runs([Path(r) for r in runs], out, labels)
+        groupings = {name: (g.ids, g.names) for name, g in db.groupings.items()}
+    grouping_of = (lambda name: groupings.get(name) or next(iter(groupings.values()))) if groupings else None
+    fuse_runs([Path(r) for r in runs], out, labels, grouping_of)
     click.echo((out / "results.txt").read_text())
 
 
