@@ -99,7 +99,8 @@ def load_run(path: str | os.PathLike) -> RunData:
         raise DataError(f"{path}: neither {RESULTS} nor {CONFIG}, so not a serzoo run directory")
     data = _read(path / DATA)
     if data is None and results and results.get("fusion"):
-        data = _read(Path(results["fusion"]["runs"][0]) / DATA)
+        first = Path(results["fusion"]["runs"][0])  # as given to `serzoo fuse`: maybe relative, maybe moved
+        data = _read(first / DATA) or _read(path.parent / first.name / DATA)
     if results is not None:
         folds = list(results.get("folds") or [])
     else:
@@ -148,7 +149,7 @@ def list_runs(folder: str | os.PathLike) -> list[dict]:
         protocol = cfg.get("protocol") or ("fusion" if (run.results or {}).get("fusion") else "?")
         if cfg.get("group_by"):
             protocol += f" by {cfg['group_by']}"
-        rows.append({"run": str(path), "date": run.date, "data": Path(run.data_path).name, "chain": run.blocks,
+        rows.append({"run": str(path) if path == folder else path.name, "date": run.date, "data": Path(run.data_path).name, "chain": run.blocks,
                      "protocol": protocol, "metric": metric,
                      "mean": (spread or {}).get("mean"), "std": (spread or {}).get("std"), "pooled": pooled,
                      "folds": len(run.folds), "status": run.status})
