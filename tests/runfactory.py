@@ -42,3 +42,31 @@ def make_run(path: Path, group_uars: list[list[float]], *, data: dict | None = N
             (path / f"fold{fold['fold']:02d}").mkdir()
             (path / f"fold{fold['fold']:02d}" / "result.json").write_text(json.dumps(fold))
     return path
+
+
+def require_extra(module: str, extra: str):
+    """Import an optional extra's module; skip the test without it, except in CI (where the test extra has it)."""
+    import importlib
+    import os
+
+    import pytest
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"needs the {extra} extra: pip install 'serzoo[{extra}]'", allow_module_level=True)
+
+
+def modules_after(*commands: list[str]) -> list[str]:
+    """Run serzoo commands in a fresh interpreter; which of tensorflow and keras they imported."""
+    import ast
+    import subprocess
+    import sys
+
+    calls = "".join(f"cli.main({[str(a) for a in c]!r}, standalone_mode=False)\n" for c in commands)
+    code = ("import sys\nfrom serzoo.cli import cli\n" + calls +
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])

@@ -9,14 +9,15 @@ import sys
 
 import numpy as np
 import pytest
-import scipy.stats
 from click.testing import CliRunner
 
-from runfactory import FINGERPRINT, make_run
+from runfactory import FINGERPRINT, make_run, require_extra
 from serzoo.cli import cli
 from serzoo.core.errors import ConfigError
 from serzoo.report.compare import compare_runs, format_comparison, holm
 from serzoo.training import stats
+
+scipy_stats = require_extra("scipy.stats", "stats")
 
 A = [[0.50, 0.60], [0.55, 0.70], [0.40, 0.65], [0.52, 0.58], [0.61, 0.47]]
 B = [[0.58, 0.66], [0.57, 0.79], [0.47, 0.70], [0.60, 0.61], [0.66, 0.49]]
@@ -36,7 +37,7 @@ def test_differences_ci_and_wilcoxon_match_direct_computation(two_runs):
     assert c["mean_diff"] == pytest.approx(diffs.mean())
     assert (c["ci_low"], c["ci_high"]) == stats.bootstrap_ci(diffs)
     assert c["ci_low"] < diffs.mean() < c["ci_high"]
-    direct = scipy.stats.wilcoxon(diffs)
+    direct = scipy_stats.wilcoxon(diffs)
     assert c["test"]["p"] == pytest.approx(direct.pvalue) and c["test"]["statistic"] == pytest.approx(direct.statistic)
     fold_diffs = [np.mean(b) - np.mean(a) for a, b in zip(A, B)]
     assert [f["diff"] for f in c["folds"]] == pytest.approx(fold_diffs)
@@ -112,8 +113,8 @@ def test_bootstrap_is_seeded_and_correct_on_a_known_case():
     noisy = np.random.default_rng(5).normal(size=15)
     assert stats.bootstrap_ci(noisy, seed=1) != stats.bootstrap_ci(noisy, seed=0)  # the seed is used
     # the resampled mean is Binomial(20, 0.5) / 20: its 2.5% and 97.5% quantiles, to one step of 1/20
-    assert low == pytest.approx(scipy.stats.binom.ppf(0.025, 20, 0.5) / 20, abs=0.05 + 1e-9)
-    assert high == pytest.approx(scipy.stats.binom.ppf(0.975, 20, 0.5) / 20, abs=0.05 + 1e-9)
+    assert low == pytest.approx(scipy_stats.binom.ppf(0.025, 20, 0.5) / 20, abs=0.05 + 1e-9)
+    assert high == pytest.approx(scipy_stats.binom.ppf(0.975, 20, 0.5) / 20, abs=0.05 + 1e-9)
     assert stats.bootstrap_ci([0.7] * 5) == pytest.approx((0.7, 0.7))
     d = stats.describe([0.5, 0.7, float("nan")])
     assert d["n"] == 2 and d["mean"] == pytest.approx(0.6) and d["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from runfactory import make_run
+from runfactory import make_run, modules_after
 from serzoo.cli import cli
 from serzoo.report.rundata import list_runs
 
@@ -53,9 +51,4 @@ def test_missing_folder_is_one_line(tmp_path):
 
 def test_runs_and_compare_do_not_import_tensorflow(runs_dir):
     make_run(runs_dir / "r4", [[0.5, 0.7], [0.6, 0.9]])
-    code = ("import sys\nfrom serzoo.cli import cli\n"
-            f"cli.main(['runs', {str(runs_dir)!r}], standalone_mode=False)\n"
-            f"cli.main(['compare', {str(runs_dir / 'r1')!r}, {str(runs_dir / 'r4')!r}], standalone_mode=False)\n"
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert modules_after(["runs", runs_dir], ["compare", runs_dir / "r1", runs_dir / "r4"]) == []

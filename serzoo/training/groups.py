@@ -123,10 +123,10 @@ def uncertainty_lines(entry: dict, keys: list[str]) -> list[str]:
         return []
     name = record["metric"].upper()
     lines = [""]
-    for key, unit in (("over_folds", "folds"), ("over_groups", None)):
+    for key in ("over_folds", "over_groups"):
         if key in record:
             r = record[key]
-            what = unit or (r["grouping"] + ("s" if r["n"] != 1 else ""))
+            what = r.get("grouping", "fold") + ("s" if r["n"] != 1 else "")
             lines.append(f"{name} over {r['n']} {what}: mean {r['mean']:.4f} ± {r['std']:.4f} (std), "
                          f"{record['level']:.0%} CI [{r['ci_low']:.4f}, {r['ci_high']:.4f}]")
     lines.append(f"({stats.method_text(record)})")
