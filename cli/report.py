@@ -14,8 +14,9 @@ def runs(folder) -> None:
     """List runs: date, data, chain, protocol, mean ± std and pooled UAR, status.
 
     \b
-    FOLDER defaults to $SERZOO_RUNS or runs/. Status: finished (results.json written),
-    interrupted (some folds finished; continue with `serzoo train --resume RUN`) or empty.
+    FOLDER defaults to $SERZOO_RUNS or runs/. Status: finished (results.json written), running
+    (a process holds it), interrupted (some folds finished; continue with `serzoo train --resume
+    RUN`) or empty.
     Example:
       serzoo runs runs/
     """

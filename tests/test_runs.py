@@ -35,6 +35,17 @@ def test_statuses_and_scores(runs_dir):
     assert rows["r3"]["status"] == "empty" and rows["r3"]["mean"] is None
 
 
+def test_a_run_held_by_a_process_is_running(runs_dir):
+    from serzoo.training.rundir import claim
+
+    hold = claim(runs_dir / "r2")
+    try:
+        assert {os.path.basename(r["run"]): r["status"] for r in list_runs(runs_dir)}["r2"] == "running"
+    finally:
+        hold.close()
+    assert {os.path.basename(r["run"]): r["status"] for r in list_runs(runs_dir)}["r2"] == "interrupted"
+
+
 def test_cli_default_folder_from_environment(runs_dir, monkeypatch):
     monkeypatch.setenv("SERZOO_RUNS", str(runs_dir))
     out = CliRunner().invoke(cli, ["runs"])

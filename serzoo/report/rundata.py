@@ -29,6 +29,22 @@ def _read(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def _held(path: Path) -> bool:
+    """Whether a training process holds the run's lock (see :func:`serzoo.training.rundir.claim`)."""
+    lock = path / ".lock"  # rundir.LOCK_FILE; not imported, so listing runs stays free of the data stack
+    if not lock.exists():
+        return False
+    import fcntl
+
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 @dataclass
 class RunData:
     """What a run directory holds.
@@ -49,9 +65,11 @@ class RunData:
 
     @property
     def status(self) -> str:
-        """``finished``, ``interrupted`` (some folds done, no results yet) or ``empty``."""
+        """``finished``, ``running`` (a process holds it), ``interrupted`` (some folds done) or ``empty``."""
         if self.results is not None:
             return "finished"
+        if _held(self.path):
+            return "running"
         return "interrupted" if self.folds else "empty"
 
     @property
