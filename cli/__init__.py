@@ -130,7 +130,8 @@ def main() -> None:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-from serzoo.cli import build, data, export, listing, predict, sweep, train, translate  # noqa: E402  (they attach themselves)
+from serzoo.cli import (build, data, export, listing, predict, report, sweep, train,  # noqa: E402
+                        translate)  # (the commands attach themselves)
 
-for _module in (listing, data, train, build, predict, export, translate, sweep):
+for _module in (listing, data, train, build, predict, export, translate, sweep, report):
     _module.register(cli)

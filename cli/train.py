@@ -122,8 +122,11 @@ def _infer_fixed(options: dict) -> None:
 @click.option("--dry-run", is_flag=True, help="Check everything, print the model and the folds, train nothing.")
 @stage_options
 @worker_options("folds")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the results (stdout): no progress on stderr.")
+@click.option("--log-every", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Print every N-th epoch line of a fold (and its last), with the whole run's progress; 0: none.")
 @click.pass_context
-def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **options) -> None:
+def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, quiet, log_every, **options) -> None:
     """Train and cross-validate a model; print and save UAR, accuracy and F1 per task.
 
     \b
@@ -139,6 +142,9 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **
     from serzoo.training import run as training
     from serzoo.training import rundir
     from serzoo.training.prepare import prepare
+    from serzoo.training.progress import Progress
+
+    echo = Progress(quiet=quiet, log_every=log_every)
 
     with contextlib.ExitStack() as held:  # the run directory's lock, released however this ends
         if resume:
@@ -146,7 +152,7 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **
             rundir.require_run(run_dir)
             held.enter_context(rundir.claim(run_dir))
             config = rundir.load_config(run_dir)
-            _echo(f"resuming {run_dir}")
+            echo(f"resuming {run_dir}")
         else:
             _infer_fixed(options)
             for name in ("opts", "sampler_opts", "loss_opts", "split_opts", "augment_opts"):
@@ -157,10 +163,10 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **
             from serzoo.training.distribute import strategy
 
             strategy(config.distribute)  # a refused strategy says so before the data is read
-        prep = prepare(config, echo=_echo)
-        _echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
-              f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
-              f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
+        prep = prepare(config, echo=echo)
+        echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
+             f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
+             f"{len(prep.splits)} folds; {'streaming' if prep.streaming else 'in memory'}")
         if dry_run:
             _print_dry_run(prep)
             return
@@ -175,10 +181,21 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, **
             run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
             held.enter_context(rundir.claim(run_dir))
             rundir.start_run(run_dir, config, prep.db)
-        _echo(f"run directory: {run_dir}")
-        training.run(prep, Path(run_dir), echo=_echo, backend=backend)
+        echo(f"run directory: {run_dir}")
+        training.run(prep, Path(run_dir), echo=echo, backend=backend)
+    _pictures(Path(run_dir), echo)
     click.echo((Path(run_dir) / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
+
+
+def _pictures(run_dir: Path, echo) -> None:
+    """The run's PNG pictures in ``RUN_DIR/plots`` when matplotlib is installed; a one-line note otherwise."""
+    from serzoo.report import plots
+
+    if not plots.available():
+        echo(f"note: no pictures ({plots.INSTALL_HINT})")
+        return
+    echo(f"pictures: {len(plots.write_pictures(run_dir))} in {run_dir / 'plots'}")
 
 
 def _groups_text(prep) -> str:
@@ -229,7 +246,9 @@ def fuse(runs, output) -> None:
     config = load_config(Path(runs[0]))
     with open_database(config.data) as db:
         labels = db.labels
-    fuse_runs([Path(r) for r in runs], out, labels)
+        groupings = {name: (g.ids, g.names) for name, g in db.groupings.items()}
+    grouping_of = (lambda name: groupings.get(name) or next(iter(groupings.values()))) if groupings else None
+    fuse_runs([Path(r) for r in runs], out, labels, grouping_of)
     click.echo((out / "results.txt").read_text())
 
 

@@ -36,6 +36,11 @@ def test_fused_outputs_are_the_mean_of_the_runs(invoke, tmp_path):
     fused = json.loads((tmp_path / "fused" / "results.json").read_text())
     assert fused["fusion"]["runs"] == [str(tmp_path / "ra"), str(tmp_path / "rb")]
     assert len(fused["folds"]) == 2 and "uar" in fused["summary"]["label0"]
+    # per-group scores of the fused outputs (one test group per fold here: equal to the fold's)
+    for fold in fused["folds"]:
+        (name,) = fold["groups"]["test_names"]
+        assert fold["groups_test"]["label0"][name]["uar"] == pytest.approx(fold["test"]["label0"]["uar"])
+    assert fused["summary"]["label0"]["uncertainty"]["over_groups"]["n"] == 2
 
 
 def test_runs_on_other_labels_are_not_fused(invoke, tmp_path):

@@ -109,7 +109,9 @@ class FoldCheckpoint(keras.callbacks.Callback):
             self._checkpoint(epoch)
         val = f", val score {score:.3f}" if self.validate is not None else ""
         mark = " *" if improved and self.validate is not None else ""
-        self.echo(f"  epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}{val}{mark}")
+        line = f"  epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}{val}{mark}"
+        report = getattr(self.echo, "epoch", None)  # a Progress (serzoo.training.progress) filters and adds status
+        report(epoch + 1, self.epochs, line, self.finished) if report is not None else self.echo(line)
         if stop:
             self.echo(f"  early stop: no validation improvement for {self.wait} epochs")
             self.model.stop_training = True

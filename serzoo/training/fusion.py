@@ -49,13 +49,15 @@ def _check_compatible(runs: list[dict]) -> None:
                               f"{len(first['results']['folds'])}: fuse runs of the same protocol")
 
 
-def fuse_runs(run_dirs: list[Path], out_dir: Path, labels: np.ndarray) -> dict:
+def fuse_runs(run_dirs: list[Path], out_dir: Path, labels: np.ndarray, grouping_of=None) -> dict:
     """Fuse finished runs into ``out_dir`` (``results.json``, ``results.txt``, per-fold predictions).
 
     Args:
         run_dirs: two or more finished run directories.
         out_dir: where the fused results go.
         labels: the label array of the corpus (from the first run's database).
+        grouping_of: ``grouping name -> (ids per row, names)`` of that database, for per-group scores
+            (see :func:`serzoo.training.groups.add_group_results`); ``None``: none.
 
     Returns:
         The fused summary per task.
@@ -73,6 +75,10 @@ def fuse_runs(run_dirs: list[Path], out_dir: Path, labels: np.ndarray) -> dict:
     if not tasks:
         raise ConfigError("the runs share no task to fuse")
     folds = [_fuse_fold(runs, i, tasks, labels, out_dir) for i in range(len(runs[0]["results"]["folds"]))]
+    if grouping_of is not None:
+        from serzoo.training.groups import add_group_results
+
+        add_group_results(out_dir, folds, tasks, labels, grouping_of)
     class_names = {t.name: runs[0]["results"]["summary"][t.name].get("class_names") for t in tasks if not t.regression}
     summary = summarize_run(tasks, class_names, folds)
     base = runs[0]["results"]

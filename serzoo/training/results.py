@@ -13,6 +13,7 @@ from tabulate import tabulate
 from serzoo import __version__
 from serzoo.training import metrics
 from serzoo.training.adapt import adaptation_lines, adaptation_summary
+from serzoo.training.groups import per_group, uncertainty, uncertainty_lines
 from serzoo.core.files import write_json, write_text
 from serzoo.training.prepare import Prepared
 from serzoo.training.tasks import Task
@@ -35,6 +36,8 @@ def summarize_run(tasks: list[Task], class_names: dict[str, list[str]], fold_res
             entry["confusion_summed"] = summed.astype(int).tolist()
             entry["pooled"] = {k: v for k, v in metrics.confusion_report(summed).items() if k != "confusion"}
             entry["class_names"] = class_names[task.name]
+        entry["per_group"] = per_group(fold_results, task.name)
+        entry["uncertainty"] = uncertainty(fold_results, task.name, task.task_type)
         summary[task.name] = entry
     return summary
 
@@ -123,6 +126,7 @@ def format_results(results: dict) -> str:
         after = " (after adaptation)" if results.get("adaptation") else ""
         lines.append(f"task {task} ({entry['type']}), test set of each fold{after}:")
         lines.append(tabulate(rows, headers=["fold", "best epoch", *keys]))
+        lines.extend(uncertainty_lines(entry, keys))
         if "confusion_summed" in entry:
             names = entry["class_names"]
             pooled = entry["pooled"]

@@ -17,6 +17,7 @@ from serzoo.training.config import TrainConfig
 from serzoo.training.evaluate import headline
 from serzoo.training.fold import train_fold, train_fold_ensemble
 from serzoo.training.prepare import Prepared
+from serzoo.training.progress import notify
 from serzoo.training.rundir import read_fold_result
 
 Echo = Callable[[str], None]
@@ -32,6 +33,7 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print, backend=None) -> dict
     Returns:
         The summary per task (see :func:`serzoo.training.results.summarize_run`).
     """
+    from serzoo.training.groups import add_group_results
     from serzoo.training.results import summarize_run, write_results
 
     ensure_folder(run_dir)
@@ -41,6 +43,8 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print, backend=None) -> dict
         return run_final(prep, run_dir, echo)  # one model, no test: no summary over folds
     fold_results = {}
     total = len(prep.splits)
+    todo = sum(not (run_dir / f"fold{i:02d}" / "result.json").exists() for i in range(total))
+    notify(echo, "start", total, todo, len(prep.config.model_seeds()))
     for fold, split in enumerate(prep.splits):
         done = run_dir / f"fold{fold:02d}" / "result.json"
         if done.exists():
@@ -50,11 +54,16 @@ def run(prep: Prepared, run_dir: Path, echo: Echo = print, backend=None) -> dict
     if backend is not None and len(pending) > 1:
         from serzoo.workers.folds import train_folds
 
-        fold_results.update(train_folds(backend, prep, run_dir, pending, echo))
+        finished = train_folds(backend, prep, run_dir, pending, echo)
+        fold_results.update(finished)
+        for _ in finished:
+            notify(echo, "fold_finished")
     for fold in pending:
         if fold not in fold_results:
             fold_results[fold] = train_one_fold(prep, fold, run_dir, echo)
     fold_results = [fold_results[fold] for fold in range(total)]
+    add_group_results(run_dir, fold_results, prep.tasks, prep.db.labels,
+                      lambda name: (prep.db.grouping(name).ids, prep.db.grouping(name).names))
     summary = summarize_run(prep.tasks, prep.class_names(), fold_results)
     write_results(run_dir, prep, fold_results, summary)
     return summary
@@ -68,6 +77,7 @@ def train_one_fold(prep: Prepared, fold: int, run_dir: Path, echo: Echo = print)
     echo(f"fold {fold + 1}/{total} ({split.name}): train {len(split.train)}, val {len(split.val)}, "
          f"test {len(split.test)} rows")
     start = time.monotonic()
+    notify(echo, "fold_started", fold + 1)
     seeds = prep.config.model_seeds()
     if len(seeds) == 1:
         result = train_fold(prep, fold, split, fold_dir, echo)
@@ -76,6 +86,7 @@ def train_one_fold(prep: Prepared, fold: int, run_dir: Path, echo: Echo = print)
     scores = ", ".join(f"{name} {headline(rep)}" for name, rep in result["test"].items())
     echo(f"fold {fold + 1}/{total} done in {time.monotonic() - start:.0f}s: "
          f"best epoch {result['best_epoch']}, test {scores}")
+    notify(echo, "fold_finished")
     return result
 
 

@@ -1,0 +1,1 @@
+"""Reading finished runs back: listing, comparing, pictures and the HTML report (never imports TensorFlow)."""
