@@ -205,15 +205,39 @@ def _check_layout(layout: str, level: str, context: int, max_steps: int, dtype: 
     return chosen
 
 
-def _time_steps(stack: FeatureStack, wavs: list[Path], headers, max_steps: int, context: int) -> tuple[int, int]:
-    """``max_steps`` (0: the frames of the longest file, capped) and the time steps it makes."""
+def frame_shape(layout: layouts.Layout, max_steps: int, context: int,
+                longest: Callable[[], int]) -> tuple[int, dict[str, int]]:
+    """The time steps of a frame-level database and its shape attributes (``max_steps``, ``context``, ``time_steps``).
+
+    Args:
+        layout: the file layout; utterance-level layouts have one step and no shape attributes.
+        max_steps: frames kept per utterance; 0 takes ``longest()`` (the longest file's frames), capped.
+        context: frames per time step.
+        longest: computes the longest file's frame count, only when it is needed.
+    """
+    if not layout.frame_level:
+        return 1, {}
     if not max_steps:
-        longest = max(range(len(wavs)), key=lambda i: headers[i][0] / headers[i][1])
-        max_steps = min(len(stack.from_file(wavs[longest])), AUTO_MAX_STEPS_CAP)
+        max_steps = min(longest(), AUTO_MAX_STEPS_CAP)
     steps = max_steps // context
     if steps < 1:
         raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
-    return max_steps, steps
+    return steps, {"max_steps": max_steps, "context": context, "time_steps": steps}
+
+
+def database_attrs(meta: MetaTable, table: _Table, layout: layouts.Layout, features: dict, **extra) -> dict:
+    """The attributes every built database carries: creator, layout, label, class and group names, features, source."""
+    return {
+        "creator": f"serzoo {__version__}",
+        "layout": layout.file_layout,
+        "label_names": table.label_names,
+        "class_names": table.classes,
+        "group_column": table.groupings[0].name if table.groupings else None,
+        "group_names": table.groupings[0].names if table.groupings else [],
+        **extra,
+        "features": features,
+        "source": str(meta.path),
+    }
 
 
 def build_database(
@@ -297,20 +321,10 @@ def build_database(
     headers = [audio_info(p) for p in wavs]
     rates = {r for _, r in headers}
     stack = FeatureStack(with_file_rate(specs, rates))
-    frame_level = layout.frame_level
-    max_steps, steps = _time_steps(stack, wavs, headers, max_steps, context) if frame_level else (0, 1)
-    shape_keys = {"max_steps": max_steps, "context": context, "time_steps": steps} if frame_level else {}
-    attrs = {
-        "creator": f"serzoo {__version__}",
-        "layout": layout.file_layout,
-        "label_names": table.label_names,
-        "class_names": table.classes,
-        "group_column": table.groupings[0].name if table.groupings else None,
-        "group_names": table.groupings[0].names if table.groupings else [],
-        "sample_rate": stack.sample_rate or min(rates),
-        "features": feature_attrs(stack, **shape_keys),
-        "source": str(meta.path),
-    }
+    longest = max(range(len(wavs)), key=lambda i: headers[i][0] / headers[i][1])
+    steps, shape_keys = frame_shape(layout, max_steps, context, lambda: len(stack.from_file(wavs[longest])))
+    attrs = database_attrs(meta, table, layout, feature_attrs(stack, **shape_keys),
+                           sample_rate=stack.sample_rate or min(rates))
     _write(Path(out_path), meta, table, stack, wavs, (layout, steps, context, dtype), attrs, progress)
     return Path(out_path)
 

@@ -20,8 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from serzoo import __version__
-from serzoo.core.errors import ConfigError, DataError
+from serzoo.core.errors import DataError
 from serzoo.core.files import check_output
 
 #: extensions of per-utterance feature files
@@ -140,7 +139,7 @@ def build_from_feature_files(meta, out_path, *, table, layout: str, max_steps: i
     Raises:
         DataError: missing or inconsistent feature files. ConfigError: options that do not fit them.
     """
-    from serzoo.data.build import AUTO_MAX_STEPS_CAP, _check_layout, _write
+    from serzoo.data.build import _check_layout, _write, database_attrs, frame_shape
 
     files = meta.wav_paths()
     check_output(out_path, [meta.path, *files], force=force)
@@ -150,24 +149,7 @@ def build_from_feature_files(meta, out_path, *, table, layout: str, max_steps: i
                         f"{missing[0]}")
     stack = FileFeatures(files)
     chosen = _check_layout(layout, stack.level, context, max_steps, dtype)
-    shape: dict = {}
-    steps = 1
-    if chosen.frame_level:
-        if not max_steps:
-            max_steps = min(max(len(stack.from_file(p)) for p in files), AUTO_MAX_STEPS_CAP)
-        steps = max_steps // context
-        if steps < 1:
-            raise ConfigError(f"--max-steps {max_steps} is shorter than one context window of {context} frames")
-        shape = {"max_steps": max_steps, "context": context, "time_steps": steps}
-    attrs = {
-        "creator": f"serzoo {__version__}",
-        "layout": chosen.file_layout,
-        "label_names": table.label_names,
-        "class_names": table.classes,
-        "group_column": table.groupings[0].name if table.groupings else None,
-        "group_names": table.groupings[0].names if table.groupings else [],
-        "features": stack.attrs(**shape),
-        "source": str(meta.path),
-    }
+    steps, shape = frame_shape(chosen, max_steps, context, lambda: max(len(stack.from_file(p)) for p in files))
+    attrs = database_attrs(meta, table, chosen, stack.attrs(**shape))
     _write(Path(out_path), meta, table, stack, files, (chosen, steps, context, dtype), attrs, progress)
     return Path(out_path)
