@@ -98,9 +98,20 @@ def _record(outcome: Outcome, report: dict) -> bool:
     return outcome.attempts > RETRIES
 
 
-def _say_failure(echo: Echo, outcome: Outcome, settled: bool) -> None:
-    then = "gave up" if settled else "retrying once"
-    echo(f"{outcome.name}: attempt {outcome.attempts} failed ({outcome.error}); {then}")
+def settle(echo: Echo, outcome: Outcome, report: dict) -> bool:
+    """Record one attempt (saying so when it failed); whether the job is to be tried again."""
+    settled = _record(outcome, report)
+    if outcome.ok:
+        return False
+    echo(f"{outcome.name}: attempt {outcome.attempts} failed ({outcome.error}); "
+         f"{'gave up' if settled else 'retrying once'}")
+    return not settled
+
+
+def lost(what: str, exc: BaseException) -> dict:
+    """The report of an attempt whose worker died (or went away) before it could report."""
+    return {"value": None, "error": f"{what} lost ({type(exc).__name__}: {str(exc)[:200]})", "seconds": 0.0,
+            "pid": 0, "peak_rss_mb": 0.0}
 
 
 def prefixed_echo(prefix: str) -> Echo:
@@ -131,13 +142,8 @@ class Inline:
         outcomes = []
         for job in jobs:
             outcome = Outcome(job.name)
-            while True:
-                settled = _record(outcome, call_job(job.fn, job.args))
-                if outcome.ok or settled:
-                    break
-                _say_failure(echo, outcome, settled)
-            if not outcome.ok:
-                _say_failure(echo, outcome, True)
+            while settle(echo, outcome, call_job(job.fn, job.args)):
+                pass  # failed once: try again
             outcomes.append(outcome)
         return outcomes
 
@@ -178,13 +184,9 @@ class LocalPool:
                     try:
                         report = future.result()
                     except Exception as exc:  # the worker process itself died
-                        report = {"value": None, "error": f"worker process lost ({type(exc).__name__}: {exc})",
-                                  "seconds": 0.0, "pid": 0, "peak_rss_mb": 0.0}
-                    settled = _record(outcomes[i], report)
-                    if not outcomes[i].ok:
-                        _say_failure(echo, outcomes[i], settled)
-                        if not settled:
-                            retry.append(i)
+                        report = lost("worker process", exc)
+                    if settle(echo, outcomes[i], report):
+                        retry.append(i)
             pending = sorted(retry)
         return [outcomes[i] for i in range(len(jobs))]
 

@@ -13,7 +13,7 @@ import importlib.util
 import os
 
 from serzoo.core.errors import ConfigError
-from serzoo.workers.backends import Echo, Job, Outcome, _record, _say_failure, call_job, set_thread_budget
+from serzoo.workers.backends import Echo, Job, Outcome, call_job, lost, set_thread_budget, settle
 
 INSTALL_HINT = "pip install 'serzoo[ray]'"
 
@@ -89,10 +89,6 @@ class RayBackend:
         try:
             report = ray.get(ready[0])
         except Exception as exc:  # the task's worker died or the node went away
-            report = {"value": None, "error": f"Ray task lost ({type(exc).__name__}: {str(exc)[:200]})",
-                      "seconds": 0.0, "pid": 0, "peak_rss_mb": 0.0}
-        settled = _record(outcomes[i], report)
-        if not outcomes[i].ok:
-            _say_failure(echo, outcomes[i], settled)
-            if not settled:
-                running[submit(i)] = i
+            report = lost("Ray task", exc)
+        if settle(echo, outcomes[i], report):
+            running[submit(i)] = i
