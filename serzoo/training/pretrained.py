@@ -119,7 +119,7 @@ def load_pretrained(model, prep, source: Path, echo: Echo) -> dict:
     report["unused"] = [n for n in old_layers if n not in here and weights.get(n)]
     features = metadata.get("features", {}).get("features")
     report["same_features"] = features == prep.db.attrs.get("features")
-    report["trained_on"] = metadata.get("trained_on")
+    report["trained_on"] = training_record(metadata)
     echo(f"  {load_summary(report)}")
     if not report["same_features"]:
         echo(f"  warning: {source} was trained on other feature settings ({features}) than this database's "
@@ -215,19 +215,25 @@ def read_source_metadata(source: Path) -> dict:
     return metadata
 
 
-def trained_on(db, split) -> dict:
-    """What a model saw: the database (hashes of its labels and groups) and the groups of every row it used.
+def trained_on(split) -> dict:
+    """The groups of every row a model used (training, validation, adaptation), for its metadata.
 
-    Saved in each model's metadata, so that a later ``--init-from`` on the same database can
-    refuse to test a group the pretrained model trained or selected on.
+    With the database's fingerprint (``data`` in every saved model's metadata) this lets a later
+    ``--init-from`` on the same database refuse to test a group the pretrained model trained or
+    selected on (see :func:`training_record`).
     """
-    from serzoo.data.fingerprint import fingerprint
-
-    data = fingerprint(db)
     used = [*split.train_groups, *split.val_groups, *split.adapt_groups]
     names = [split.group_names[g] if g < len(split.group_names) else str(g) for g in used]
-    return {"labels": data["labels"], "groups": data["groups"], "grouping": split.grouping,
-            "group_names": sorted(set(names)), "rows": int(len(split.train) + len(split.val) + len(split.adapt))}
+    return {"grouping": split.grouping, "group_names": sorted(set(names)),
+            "rows": int(len(split.train) + len(split.val) + len(split.adapt))}
+
+
+def training_record(metadata: dict) -> dict | None:
+    """What a saved model trained on: its groups and the hashes of its database's labels and groups; None if unknown."""
+    used, data = metadata.get("trained_on"), metadata.get("data")
+    if not used or not data:
+        return None
+    return {**used, "labels": data.get("labels"), "groups": data.get("groups")}
 
 
 def pretrained_leakage(record: dict | None, db, split) -> str:
@@ -262,7 +268,7 @@ def check_init(init_from: str, db, splits) -> Path:
         DataError: not a serzoo model.
     """
     source = resolve_source(init_from)
-    record = read_source_metadata(source).get("trained_on")
+    record = training_record(read_source_metadata(source))
     for split in splits:
         pretrained_leakage(record, db, split)
     return source
@@ -319,7 +325,7 @@ def before_phase(model, prep, start: int, new_optimizer: Callable, recompile: Ca
 
 def stage_metadata(prep, split) -> dict:
     """Extra metadata of a saved fold or final model: what it trained on, how it started, its epochs."""
-    out = {"trained_on": trained_on(prep.db, split)}
+    out = {"trained_on": trained_on(split)}
     if prep.config.init_from:
         out["init_from"] = str(prep.init_source or prep.config.init_from)
     if prep.config.final:
