@@ -108,8 +108,10 @@ def _infer_fixed(options: dict) -> None:
               help="Compute in bf16 or fp16 (Keras mixed precision; variables, input standardisation, heads and "
                    "losses stay float32; fp16 scales the loss) or fp32.")
 @click.option("--distribute", type=click.Choice(DISTRIBUTE_MODES), default=None,
-              help="Data-parallel training with tf.distribute over all local devices (mirrored; --batch-size is "
-                   "the global batch). multiworker is refused: Keras 3's fit does not support it.")
+              help="Data-parallel training of each model with tf.distribute (--batch-size is the global batch): "
+                   "mirrored over all local devices, or multiworker over several processes or machines, each "
+                   "started with this same command, --run-dir included, and its own TF_CONFIG (README: "
+                   "Training on several machines).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs in each fold directory (pip install 'serzoo[tensorboard]').")
 @click.option("--checkpoint-every", "checkpoint_seconds", type=float, default=TrainConfig.checkpoint_seconds,
               show_default=True, metavar="SECONDS",
@@ -138,9 +140,11 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, qu
       serzoo train --data db.h5 --init-from runs/background --freeze cnn1d --unfreeze-after 5
       serzoo train --data db.h5 --final --epochs-from runs/20261123-101500-cnn1d-attention-dense
       serzoo train --data emodb.h5 --workers 2       # two folds at a time, same results
+      TF_CONFIG=... serzoo train --data db.h5 --distribute multiworker --run-dir runs/big   # on every worker
     """
     from serzoo.training import run as training
     from serzoo.training import rundir
+    from serzoo.training.distribute import agree, worker_folder
     from serzoo.training.prepare import prepare
     from serzoo.training.progress import Progress
 
@@ -150,19 +154,32 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, qu
         if resume:
             run_dir = Path(resume)
             rundir.require_run(run_dir)
-            held.enter_context(rundir.claim(run_dir))
             config = rundir.load_config(run_dir)
-            echo(f"resuming {run_dir}")
         else:
             _infer_fixed(options)
             for name in ("opts", "sampler_opts", "loss_opts", "split_opts", "augment_opts"):
                 options[name] = list(options[name])
             check_final_epochs(ctx, options)
             config = TrainConfig(**options)
-        if config.distribute:
-            from serzoo.training.distribute import strategy
-
-            strategy(config.distribute)  # a refused strategy says so before the data is read
+            if run_dir and not dry_run:
+                rundir.check_new(Path(run_dir))  # before the data is read (and before workers wait for each other)
+        chief = _start_strategy(config, run_dir, workers, ray_address, dry_run, echo)
+        taken = None  # another process holds the run: said after the workers met, so that all of them say it
+        if resume and chief:
+            try:
+                held.enter_context(rundir.claim(run_dir))
+            except ConfigError as exc:
+                taken = exc
+        if resume and not taken:
+            echo(f"resuming {run_dir}")
+        # where this process writes: the run directory, or a private copy on a multiworker run's other workers
+        write_dir = held.enter_context(worker_folder(Path(run_dir), copy=bool(resume and not taken))) \
+            if run_dir else None
+        agree({"options": json.dumps(config.to_dict(), sort_keys=True), "resume": int(bool(resume)),
+               "taken": int(taken is not None)}, "serzoo train --distribute multiworker",  # also waits for every copy
+              explain={"taken": f"{run_dir} is being trained by another process; stop it, then resume"})
+        if taken:
+            raise taken
         prep = prepare(config, echo=echo)
         echo(f"data: {prep.db.path} ({prep.db.n_rows} rows, {prep.db.file_layout} layout, "
              f"{_groups_text(prep)}); tasks: {', '.join(t.name for t in prep.tasks)}; "
@@ -176,16 +193,43 @@ def train(ctx, resume, run_dir, dry_run, workers, ray_address, cpus_per_task, qu
             check_freeze(prep)  # a bad --freeze fails here, before the run directory is made
         backend = backend_from(workers, ray_address, cpus_per_task)  # a missing Ray fails before the run starts
         if resume:
-            rundir.check_same_data(run_dir, prep.db)
+            rundir.check_same_data(write_dir, prep.db)
         else:
             run_dir = Path(run_dir) if run_dir else training.default_run_dir(config)
-            held.enter_context(rundir.claim(run_dir))
-            rundir.start_run(run_dir, config, prep.db)
-        echo(f"run directory: {run_dir}")
-        training.run(prep, Path(run_dir), echo=echo, backend=backend)
-    _pictures(Path(run_dir), echo)
-    click.echo((Path(run_dir) / "results.txt").read_text())
+            write_dir = write_dir or run_dir
+            held.enter_context(rundir.claim(write_dir))
+            rundir.start_run(write_dir, config, prep.db)
+        echo(f"run directory: {run_dir}" + (f" (written by the chief; this worker writes a copy in {write_dir}, "
+                                             "removed at the end)" if write_dir != Path(run_dir) else ""))
+        training.run(prep, write_dir, echo=echo, backend=backend)
+        if write_dir == Path(run_dir):
+            _pictures(run_dir, echo)
+        click.echo((write_dir / "results.txt").read_text())
     click.echo(f"results: {Path(run_dir) / 'results.json'}")
+
+
+def _start_strategy(config: TrainConfig, run_dir, workers, ray_address, dry_run: bool, echo) -> bool:
+    """Make the run's tf.distribute strategy (before the data is read); whether this process is the chief.
+
+    A multiworker run waits here until every worker has started.
+    """
+    if not config.distribute or dry_run:
+        return True
+    from serzoo.training.distribute import cluster, strategy
+
+    if config.distribute != "multiworker":
+        strategy(config.distribute)  # a refused strategy says so before the data is read
+        return True
+    where = cluster()
+    if not run_dir:
+        raise ConfigError("--distribute multiworker: name the run directory with --run-dir (the same in every "
+                          "worker), so that the workers agree on it")
+    if (workers or 1) > 1 or ray_address:
+        raise ConfigError("--distribute multiworker trains each fold on all workers together: it does not combine "
+                          "with --workers or --ray, which spread folds over processes")
+    echo(f"{where.describe()}: waiting for every worker to start")
+    strategy(config.distribute)
+    return where.chief
 
 
 def _pictures(run_dir: Path, echo) -> None:

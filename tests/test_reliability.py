@@ -109,6 +109,44 @@ def test_a_sampler_returning_bad_positions_is_stopped(invoke, small_db, tmp_path
     assert needle in _one_line_error(result)
 
 
+def test_a_sampler_changing_its_epoch_length_is_stopped(invoke, small_db, tmp_path, register_fake):
+    """An epoch's length in steps drives the schedules; a sampler must keep it, and is named when it does not."""
+    from serzoo.core.registry import Sampler
+
+    calls = []
+
+    def growing(y, x, rng, batch_size):
+        calls.append(1)
+        return np.arange(len(y) - 8 + len(calls)) % len(y)
+
+    register_fake("grow", serzoo_register_samplers=lambda register: register(
+        Sampler("growing_sampler", "one more row each epoch", growing)))
+    result = invoke("train", "--data", small_db, *TINY, "--epochs", "3", "--sampler", "growing_sampler",
+                    "--run-dir", tmp_path / "run")
+    assert "must give the same number every epoch" in _one_line_error(result)
+
+
+def test_an_augmenter_failing_mid_run_raises_its_own_error(invoke, small_db, tmp_path, register_fake):
+    """tf.data would replace a generator's exception with its own report; the plugin's error comes through."""
+    from serzoo.core.registry import Augmenter
+
+    def factory():
+        seen = []
+
+        def augment(x, y, w, rng):
+            seen.append(1)
+            if len(seen) > 3:
+                raise FloatingPointError("augmenter broke in batch 4")
+            return x, y, w
+        return augment
+
+    register_fake("breaks", serzoo_register_augmenters=lambda register: register(
+        Augmenter("breaking_aug", "fails on its fourth batch", factory)))
+    with pytest.raises(FloatingPointError, match="augmenter broke in batch 4"):
+        invoke("train", "--data", small_db, *TINY, "--epochs", "3", "--augment", "breaking_aug",
+               "--run-dir", tmp_path / "run")
+
+
 def test_resume_refuses_another_database_of_the_same_name(invoke, small_db, tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert invoke("train", "--data", small_db, *TINY, "--run-dir", run).exit_code == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,12 +70,87 @@ def test_precision_policy_heads_float32_and_the_saved_model_predicts(tiny_db, tm
     np.testing.assert_array_equal(before, after)
 
 
-def test_bad_precision_and_multiworker_are_one_line_errors(invoke, tiny_db, tmp_path):
+def test_an_epoch_is_exactly_its_steps(tiny_db):
+    """The dataset declares its length: fit's optimizer counts epochs x steps, with no empty step per epoch
+    (which advanced learning-rate schedules and Adam's bias correction one step too many each epoch)."""
+    from serzoo.training.distribute import fit
+
+    _prep, data, model = _fold_model(tiny_db)
+    assert int(data.dataset.cardinality()) == data.steps_per_epoch == 3  # 48 training rows in batches of 16
+    fit(model, data, epochs=2)
+    assert int(model.optimizer.iterations.numpy()) == 2 * data.steps_per_epoch
+
+
+@pytest.mark.parametrize("rows, size, min_rows, bounds", [
+    (10, 4, 1, [(0, 4), (4, 8), (8, 10)]),
+    (9, 4, 1, [(0, 4), (4, 8), (8, 9)]),
+    (9, 4, 2, [(0, 4), (4, 9)]),  # one row left for two replicas: it joins the batch before
+    (10, 4, 2, [(0, 4), (4, 8), (8, 10)]),
+    (3, 4, 2, [(0, 3)]),
+])
+def test_a_last_batch_too_small_for_the_replicas_joins_the_one_before(rows, size, min_rows, bounds):
+    from serzoo.training.batches import batch_bounds
+
+    assert batch_bounds(rows, size, min_rows) == bounds
+
+
+def test_bad_precision_is_a_one_line_error():
     with pytest.raises(ConfigError, match="--precision"):
         TrainConfig(precision="fp8").validate()
-    result = invoke("train", "--data", str(tiny_db), "--distribute", "multiworker", "--run-dir", str(tmp_path / "r"))
-    assert result.exit_code == 2 and "keras-team/keras#20585" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def _tf_config(workers, kind="worker", index=0, chief=None) -> dict:
+    jobs = {"worker": workers, **({"chief": chief} if chief else {})}
+    return {"TF_CONFIG": json.dumps({"cluster": jobs, "task": {"type": kind, "index": index}})}
+
+
+def test_tf_config_names_this_worker_and_the_chief():
+    from serzoo.training.distribute import cluster
+
+    two = ["a:1", "b:2"]
+    assert cluster(_tf_config(two, index=1)).index == 1 and not cluster(_tf_config(two, index=1)).chief
+    assert cluster(_tf_config(two)).chief
+    with_chief = cluster(_tf_config(two, index=0, chief=["c:3"]))
+    assert with_chief.members == ("c:3", "a:1", "b:2") and with_chief.index == 1 and not with_chief.chief
+    assert cluster(_tf_config(two, kind="chief", chief=["c:3"])).chief
+    from serzoo.training.distribute import local_cluster
+
+    local = [cluster({"TF_CONFIG": config}) for config in local_cluster(3)]
+    assert [c.index for c in local] == [0, 1, 2] and len(set(local[0].members)) == 3
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({}, "set TF_CONFIG in every worker's environment"),
+    ({"TF_CONFIG": "{cluster"}, "TF_CONFIG is not JSON"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}})}, "needs a 'cluster' and a 'task'"),
+    (_tf_config(["a:1", "b:2"], index=2), "task worker 2 is not in the cluster"),
+    (_tf_config(["a:1"], kind="evaluator"), "the task must be"),
+    (_tf_config(["a:1", "b"]), "'host:port' addresses"),
+    (_tf_config(["a:1", "a:1"]), "listed twice"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}})}, "not ['ps']"),
+])
+def test_a_bad_tf_config_is_one_clear_error(environ, message):
+    from serzoo.training.distribute import cluster
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        cluster(environ)
+
+
+@pytest.mark.parametrize("extra, environ, message", [
+    (["--run-dir", "R"], {}, "set TF_CONFIG"),
+    ([], _tf_config(["localhost:1", "localhost:2"]), "name the run directory with --run-dir"),
+    (["--run-dir", "R", "--workers", "2"], _tf_config(["localhost:1", "localhost:2"]), "does not combine"),
+])
+def test_multiworker_misuse_is_refused_before_anything_starts(invoke, tiny_db, tmp_path, monkeypatch, extra,
+                                                              environ, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    result = invoke("train", "--data", str(tiny_db), "--distribute", "multiworker", *extra)
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, before the "waiting for every worker" one
+    assert not (tmp_path / "R").exists()
 
 
 MIRRORED = textwrap.dedent("""
@@ -193,3 +269,110 @@ def test_uncompressed_chunked_features_are_read_without_the_chunk_cache(tmp_path
         assert (nbytes > 0) == cached
         rows = np.array([39, 3, 3, 17])
         np.testing.assert_array_equal(db.features(rows), x[rows])
+
+
+WORKER = textwrap.dedent("""
+    import os, sys
+    from serzoo.training import callbacks
+
+    original = callbacks.FoldCheckpoint.on_epoch_end
+    def on_epoch_end(self, index, logs=None):
+        # the rows the epoch's loss was averaged over, summed over every replica of every worker
+        print(f"ROWS {self.where} {index + 1} {int(self.model._loss_tracker.count.numpy())}", file=sys.stderr)
+        original(self, index, logs)
+        stop = os.environ.get("STOP_AFTER", "")  # die as kill -9 would after this epoch of this fold ("fold1:2")
+        if stop and self.where == f"fold {stop.split(':')[0]}" and index + 1 == int(stop.split(":")[1]):
+            sys.stderr.flush()
+            os._exit(9)
+    callbacks.FoldCheckpoint.on_epoch_end = on_epoch_end
+    from serzoo.cli import main
+    sys.argv = ["serzoo", *sys.argv[1:]]
+    main()
+""")
+
+
+def _workers(args: list[str], cwd: Path, *, stop_after: str | None = None, per_worker=None):
+    """Run ``serzoo ARGS`` as the two workers of a local multi-worker cluster; their (returncode, stderr)."""
+    from serzoo.training.distribute import local_cluster
+
+    procs = []
+    for index, config in enumerate(local_cluster(2)):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": config}
+        if stop_after:
+            env["STOP_AFTER"] = stop_after
+        extra = per_worker[index] if per_worker else []
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, *args, *extra], cwd=cwd, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    out = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+            raise
+        out.append((proc.returncode, err))
+    return out
+
+
+@pytest.mark.slow
+def test_multiworker_with_two_worker_processes_matches_single_device_and_resumes(tiny_db, tmp_path):
+    args = ["train", "--data", str(tiny_db), "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--opt",
+            "dense.units=8", "--epochs", "4", "--patience", "0", "--tasks", "emotion:3:0",
+            "--max-folds", "2", "--checkpoint-every", "0", "--seed", "5",
+            "--batch-size", "13",  # 48 rows: 13, 13, 13, 9, each split unevenly (7 + 6, 5 + 4) between the workers
+            "--opt", "fcn.batchnorm=true",  # batch statistics over the global batch, as on one device
+            "--freeze", "fcn", "--unfreeze-after", "3"]  # a new optimizer mid-fold, made in the strategy's scope
+    single = subprocess.run([sys.executable, "-c", WORKER, *args, "--run-dir", "single"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    # a straight run, then one killed in the second fold's second epoch and resumed by both workers
+    (rc0, err0), (rc1, err1) = _workers([*args, "--distribute", "multiworker", "--run-dir", "mw"], tmp_path)
+    assert rc0 == rc1 == 0, (err0 + err1)[-3000:]
+    # each epoch's 48 training rows were split between the workers, not trained twice
+    assert re.findall(r"ROWS fold fold0 \d (\d+)", single.stderr) == ["48"] * 4
+    assert re.findall(r"ROWS fold fold0 \d (\d+)", err0) == re.findall(r"ROWS fold fold0 \d (\d+)", err1) == ["48"] * 4
+    killed = _workers([*args, "--distribute", "multiworker", "--run-dir", "again"], tmp_path, stop_after="fold1:2")
+    assert [rc for rc, _ in killed] == [9, 9]
+    assert (tmp_path / "again" / "fold00" / "result.json").exists()
+    assert (tmp_path / "again" / "fold01" / "last.keras").exists()
+    (rc0, err0), (rc1, err1) = _workers(["train", "--resume", "again", "--distribute", "multiworker"], tmp_path)
+    assert rc0 == rc1 == 0, (err0 + err1)[-3000:]
+    assert "resuming at epoch 3" in err1  # the other worker resumed from its copy of the chief's files
+
+    for fold in ("fold00", "fold01"):
+        reference = np.load(tmp_path / "single" / fold / "predictions.npz")["pred_emotion"]
+        loss = [float(r.split(",")[1]) for r in (tmp_path / "single" / fold / "log.csv").read_text().splitlines()[1:]]
+        assert len(loss) == 4 and loss[2] < loss[0]  # it did train (before the unfreezing in epoch 4)
+        for run in ("mw", "again"):
+            pred = np.load(tmp_path / run / fold / "predictions.npz")["pred_emotion"]
+            assert pred.shape == reference.shape  # every test row once, whatever worker computed it
+            np.testing.assert_allclose(pred, reference, atol=1e-5)
+            logged = [float(r.split(",")[1]) for r in (tmp_path / run / fold / "log.csv").read_text().splitlines()[1:]]
+            # the killed session died before logging epoch 2 (as a kill -9 would); the resumed one logged 3 and 4
+            expected = [loss[0], *loss[2:]] if (run, fold) == ("again", "fold01") else loss
+            np.testing.assert_allclose(logged, expected, rtol=1e-5)
+    assert json.loads((tmp_path / "mw" / "results.json").read_text())["config"]["distribute"] == "multiworker"
+    # only the chief writes the run directory; the other worker's private copy is gone
+    copy = re.search(r"writes a copy in (\S+),", err1)
+    assert copy and not Path(copy.group(1)).exists()
+
+    # a last batch of one row leaves one worker none: no NaN (batch statistics are summed over the workers)
+    uneven = ["train", "--data", str(tiny_db), "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--opt",
+              "fcn.batchnorm=true", "--epochs", "2", "--batch-size", "47", "--tasks", "emotion:3:0", "--max-folds", "1"]
+    (rc0, err0), (rc1, err1) = _workers([*uneven, "--distribute", "multiworker", "--run-dir", "uneven"], tmp_path)
+    assert rc0 == rc1 == 0, (err0 + err1)[-3000:]
+    pred = np.load(tmp_path / "uneven" / "fold00" / "predictions.npz")["pred_emotion"]
+    assert np.isfinite(pred).all() and np.allclose(pred.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_multiworker_workers_started_differently_stop_with_one_line(tiny_db, tmp_path):
+    args = ["train", "--data", str(tiny_db), "--blocks", "fcn,dense", "--opt", "fcn.units=8", "--epochs", "2",
+            "--tasks", "emotion:3:0", "--max-folds", "1", "--distribute", "multiworker", "--run-dir", "r", "-q"]
+    results = _workers(args, tmp_path, per_worker=[["--seed", "1"], ["--seed", "2"]])
+    for rc, err in results:
+        assert rc == 2, err[-3000:]
+        assert "the workers disagree on options" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "config.json").exists()

@@ -355,7 +355,8 @@ class Sampler(Component):
     unless ``needs_features``), a ``numpy.random.Generator`` and the batch size.
     An index sampler returns an integer array of positions into ``y`` (repeats
     allowed) in the order training should see them, and is called once per
-    epoch; a sampler with ``needs_features`` returns ``(x_new, y_new)``
+    epoch, with as many positions every epoch (the epoch's length in steps
+    drives learning-rate schedules); a sampler with ``needs_features`` returns ``(x_new, y_new)``
     (synthetic rows allowed) and is called once per fold.
     """
 

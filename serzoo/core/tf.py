@@ -31,20 +31,32 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def import_tensorflow():
-    """Import TensorFlow and Keras once, quietly unless ``SERZOO_VERBOSE`` is set; returns the tensorflow module."""
+def import_tensorflow(setup=None):
+    """Import TensorFlow and Keras once, quietly unless ``SERZOO_VERBOSE`` is set; returns the tensorflow module.
+
+    Args:
+        setup: called with the module right after the import, before TensorFlow runs its first
+            operation (a multi-worker strategy must be made then); on a later call, at once.
+    """
     if "tensorflow" in sys.modules and "keras" in sys.modules:
-        return sys.modules["tensorflow"]
+        tf = sys.modules["tensorflow"]
+        if setup is not None:
+            setup(tf)
+        return tf
     if os.environ.get(VERBOSE_ENV):
         import keras  # noqa: F401
         import tensorflow as tf
 
+        if setup is not None:
+            setup(tf)
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _native_stderr_silenced():
         import keras  # noqa: F401
         import tensorflow as tf
 
+        if setup is not None:
+            setup(tf)
         tf.config.list_physical_devices()  # the CUDA probe prints on first use of the devices
         tf.constant(0.0) + 1.0  # and loading the CPU kernels prints the absl preamble once more
     # Python-side notices (such as tf.function retracing in per-seed ensembles) are not the user's problem

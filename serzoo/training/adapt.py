@@ -18,7 +18,6 @@ adapts again to the same result.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -28,7 +27,7 @@ import numpy as np
 from serzoo.core.errors import TrainingError
 from serzoo.core.tf import import_tensorflow
 from serzoo.data.splits import Split
-from serzoo.training import metrics
+from serzoo.training import distribute, metrics
 from serzoo.training.batches import training_data
 from serzoo.training.evaluate import evaluate, headline, predict_rows, save_predictions
 from serzoo.training.optim import make_optimizer
@@ -61,7 +60,8 @@ def adapt(prep, fold: int, split: Split, model, fold_dir: Path, compile_fold: Ca
     data = training_data(stage_prep, fold + ADAPT_STREAM, replace(split, train=split.adapt, val=empty, adapt=empty),
                          standardize=False)  # the model keeps its training-stage standardisation
     frozen = _adapt_freeze(model, prep)
-    compile_fold(model, stage_prep, data.priors, make_optimizer(stage, data.steps_per_epoch))
+    with distribute.model_scope(model):  # the stage's optimizer belongs to the model's strategy, if any
+        compile_fold(model, stage_prep, data.priors, make_optimizer(stage, data.steps_per_epoch))
     echo(f"  adapting on {len(split.adapt)} rows of groups {split.adapt_groups} for {stage.epochs} epochs "
          f"(lr {stage.learning_rate}{'; frozen ' + ', '.join(frozen) if frozen else ''})")
 
@@ -75,11 +75,8 @@ def adapt(prep, fold: int, split: Split, model, fold_dir: Path, compile_fold: Ca
                                 "lower --adapt-lr")
         echo(f"  adaptation epoch {epoch + 1}/{stage.epochs}: loss {loss:.4f}")
 
-    with warnings.catch_warnings():  # the generator-fed dataset, as in the training stage
-        warnings.filterwarnings("ignore", message=".*ran out of data.*")
-        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-        model.fit(data.dataset, epochs=stage.epochs, verbose=0,
-                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=epoch_begin, on_epoch_end=epoch_end)])
+    distribute.fit(model, data, epochs=stage.epochs,
+                   callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=epoch_begin, on_epoch_end=epoch_end)])
     return {"groups": split.adapt_groups,
             "group_names": [split.group_names[g] for g in split.adapt_groups if g < len(split.group_names)],
             "rows": int(len(split.adapt)), "epochs": stage.epochs, "learning_rate": stage.learning_rate,

@@ -42,6 +42,7 @@ class FoldData:
         epoch: ``{"epoch": n}``, set at each epoch start; index samplers redraw from it.
         steps_per_epoch: batches per epoch (learning-rate schedules count in steps).
         augment_record: the augmenters and how many training batches and rows they transformed.
+        failures: the error that ended the batch generator early (see :meth:`raise_failure`).
     """
 
     rows: np.ndarray
@@ -54,6 +55,16 @@ class FoldData:
     epoch: dict[str, int] = field(default_factory=lambda: {"epoch": 0})
     steps_per_epoch: int = 1
     augment_record: dict[str, Any] | None = None
+    failures: list[BaseException] = field(default_factory=list)
+
+    def raise_failure(self) -> None:
+        """Raise what stopped the batch generator (a sampler or augmenter error), if anything did.
+
+        tf.data would replace such an error with its own and a page of traceback; the
+        generator keeps it here instead, and whoever ran the epoch raises it.
+        """
+        if self.failures:
+            raise self.failures[0] from None  # not "during handling of" tf.data's own report
 
 
 def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool) -> FoldData:
@@ -86,9 +97,17 @@ def training_data(prep: Prepared, fold: int, split: Split, *, standardize: bool)
     x, order_for_epoch = _sample(prep, fold, data, x)
     fetch = (lambda pos: db.features(rows[pos])) if prep.streaming else x.__getitem__
     augment = _augmentation(prep, fold, data) if prep.augmenters else None
+    from serzoo.training.distribute import replicas
+
+    rows_per_epoch, min_rows = data.sampler_record["rows_after"], replicas(cfg.distribute)
+    if rows_per_epoch < min_rows:
+        raise ConfigError(f"fold {split.name}: {rows_per_epoch} training rows for {min_rows} replicas "
+                          "(--distribute); every replica needs at least one row of each batch")
+    data.steps_per_epoch = len(batch_bounds(rows_per_epoch, cfg.batch_size, min_rows))
     data.dataset = train_dataset(fetch, data.labels, tasks, data.weights, order_for_epoch, cfg.batch_size,
-                                 db.example_shape, cfg.label_smoothing, augment)
-    data.steps_per_epoch = -(-data.sampler_record["rows_after"] // cfg.batch_size)
+                                 db.example_shape, cfg.label_smoothing, augment,
+                                 rows_per_epoch=rows_per_epoch, failures=data.failures, min_rows=min_rows,
+                                 sampler_name=data.sampler_record["name"])
     return data
 
 
@@ -204,35 +223,75 @@ def _signature(tf, shape, tasks):
     )
 
 
+def batch_bounds(rows: int, batch_size: int, min_rows: int = 1) -> list[tuple[int, int]]:
+    """``(start, end)`` of each batch of an epoch of ``rows`` rows.
+
+    A last batch of fewer than ``min_rows`` rows (the replicas of a tf.distribute strategy,
+    each of which needs a row) joins the batch before it.
+    """
+    bounds = [(start, min(start + batch_size, rows)) for start in range(0, rows, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_rows:
+        bounds[-2:] = [(bounds[-2][0], rows)]
+    return bounds
+
+
 def train_dataset(fetch, labels, tasks, weights, order_for_epoch, batch_size, example_shape, smoothing=0.0,
-                  augment=None):
+                  augment=None, *, rows_per_epoch: int | None = None, failures: list | None = None,
+                  min_rows: int = 1, sampler_name: str = "?"):
     """Batches in exactly the order ``order_for_epoch()`` gives, drawn anew each epoch.
 
     ``fetch(positions)`` returns the features of those training positions: a slice of
     the rows in memory, or a read from the file when streaming. Keeping the sampler's
     order (rather than a shuffle buffer) keeps class-balanced batches balanced and makes
     streaming and in-memory training see the same batches.
+
+    With ``rows_per_epoch`` the dataset declares its number of batches, so Keras knows where
+    an epoch ends: without it, ``fit`` found the end by asking for one batch more, and
+    that empty step still advanced the optimizer's step count (learning-rate schedules and
+    Adam's bias correction ran one step ahead per epoch). Every epoch must then have that
+    many rows. An error in the generator (the sampler's or an augmenter's) ends the epoch
+    and is appended to ``failures`` for the caller to raise (:meth:`FoldData.raise_failure`).
+    ``min_rows``: see :func:`batch_bounds`.
     """
     import_tensorflow()
     import tensorflow as tf
 
     y, w = _targets(tasks, labels, weights, smoothing)
-    chunk = max(batch_size, 1024 // batch_size * batch_size)  # file reads of whole batches
+    per_chunk = max(1, 1024 // batch_size)  # file reads of whole batches, about 1024 rows
+
+    def batches():
+        order = order_for_epoch()
+        if rows_per_epoch is not None and len(order) != rows_per_epoch:
+            raise TrainingError(f"sampler {sampler_name} gave {len(order)} training rows for this epoch and "
+                                f"{rows_per_epoch} for the first; an index sampler must give the same number "
+                                "every epoch (its length in steps drives the learning-rate schedule)")
+        bounds = batch_bounds(len(order), batch_size, min_rows)
+        groups = [bounds[k:k + per_chunk] for k in range(0, len(bounds), per_chunk)]
+        spans = [(group[0][0], group[-1][1]) for group in groups]
+        for group, (first, pos, x) in zip(groups, _read_ahead(fetch, order, spans)):
+            for start, end in group:
+                p = pos[start - first:end - first]
+                batch = x[start - first:end - first], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
+                yield augment(*batch, start // batch_size) if augment is not None else batch
 
     def generate():
-        order = order_for_epoch()
-        for c, pos, x in _read_ahead(fetch, order, chunk):
-            for b in range(0, len(pos), batch_size):
-                p = pos[b:b + batch_size]
-                batch = x[b:b + batch_size], {k: v[p] for k, v in y.items()}, {k: v[p] for k, v in w.items()}
-                yield augment(*batch, (c + b) // batch_size) if augment is not None else batch
+        try:
+            yield from batches()
+        except Exception as exc:  # kept for the caller: tf.data would bury it in its own error
+            if failures is None:
+                raise
+            failures.append(exc)
 
     sig = _signature(tf, example_shape, tasks)
-    return tf.data.Dataset.from_generator(generate, output_signature=sig).prefetch(2)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=sig)
+    if rows_per_epoch is not None:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(
+            len(batch_bounds(rows_per_epoch, batch_size, min_rows))))
+    return dataset.prefetch(2)
 
 
-def _read_ahead(fetch, order: np.ndarray, chunk: int):
-    """``(start, positions, features)`` of each chunk of ``order``, the next chunk read while this one trains.
+def _read_ahead(fetch, order: np.ndarray, spans: list[tuple[int, int]]):
+    """``(start, positions, features)`` of each ``(start, end)`` span of ``order``, the next read while this one trains.
 
     A chunk read from the file (streaming) takes as long as several training steps; reading it in a
     thread while the batches of the previous chunk are consumed hides that time (h5py and the
@@ -241,14 +300,13 @@ def _read_ahead(fetch, order: np.ndarray, chunk: int):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    starts = range(0, len(order), chunk)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="serzoo-read") as pool:
-        pending = pool.submit(fetch, order[:chunk]) if len(order) else None
-        for c in starts:
+        pending = pool.submit(fetch, order[spans[0][0]:spans[0][1]]) if spans else None
+        for i, (start, end) in enumerate(spans):
             x = pending.result()
-            nxt = c + chunk
-            pending = pool.submit(fetch, order[nxt:nxt + chunk]) if nxt < len(order) else None
-            yield c, order[c:c + chunk], x
+            if i + 1 < len(spans):
+                pending = pool.submit(fetch, order[spans[i + 1][0]:spans[i + 1][1]])
+            yield start, order[start:end], x
 
 
 def _feature_rows(prep: Prepared, x_train, train_rows):

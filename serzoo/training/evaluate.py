@@ -19,13 +19,13 @@ def predict_rows(model, prep: Prepared, rows: np.ndarray, batch_size: int, featu
         features = prep.db.features(rows)
     # predict_on_batch reuses the compiled predict function; model.predict would build a
     # tf.data pipeline on every call, which costs more than the prediction on small splits
+    from serzoo.training.distribute import predict_batch
+
     step = max(batch_size, 256)
-    # under tf.distribute predict_on_batch would give every replica the whole batch; predict splits it
-    distributed = getattr(model, "_distribute_strategy", None) is not None
     parts = []
     for i in range(0, len(rows), step):
         x = features[i:i + step] if features is not None else prep.db.features(rows[i:i + step])
-        parts.append(model.predict(x, batch_size=step, verbose=0) if distributed else model.predict_on_batch(x))
+        parts.append(predict_batch(model, x))
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]} if parts else {}
 
 

@@ -26,6 +26,7 @@ from serzoo.training.optim import make_optimizer
 from serzoo.training.evaluate import evaluate, predict_rows, save_predictions, untrained_tasks, validator
 from serzoo.training.prepare import Prepared
 from serzoo.training.adapt import adapt
+from serzoo.training import distribute
 from serzoo.training.pretrained import add_stage_records, before_phase, epoch_phases, prepare_model, stage_metadata
 from serzoo.core.tf import import_tensorflow
 
@@ -43,6 +44,8 @@ def train_fold(prep: Prepared, fold: int, split: Split, fold_dir: Path, echo: Ec
     state = read_metadata(last_path).get("state") if last_path.exists() else None
     data = training_data(prep, fold, split, standardize=prep.config.normalize in STORED_NORMALIZATIONS and state is None)
     model, initial_epoch = _model(prep, fold, data, last_path, state, echo)
+    # multiworker: every worker must start this fold at the same epoch (it resumes from the chief's files)
+    distribute.agree({"fold": fold, "seed": prep.config.seed, "first epoch": initial_epoch + 1}, f"fold {split.name}")
     checkpoint = _fit(prep, model, split, data, fold_dir, state, initial_epoch, echo)
     with warnings.catch_warnings():
         # best weights written before --unfreeze-after carry the smaller optimizer; only the weights are needed
@@ -96,7 +99,6 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
     import_tensorflow()
     import keras
 
-    from serzoo.training import distribute
     from serzoo.training.callbacks import restore_seed_states
     from serzoo.training.precision import precision_scope
 
@@ -109,8 +111,11 @@ def _model(prep: Prepared, fold: int, data: FoldData, last_path: Path, state: di
             model, _ = load_model(last_path)
             restore_seed_states(model, state["seed_states"])
             echo(f"  resuming at epoch {state['epoch'] + 2}")
+            distribute.synchronize_batchnorm(model)
             return model, state["epoch"] + 1
-        return new_model(prep, fold, data, last_path.parent, echo), 0
+        model = new_model(prep, fold, data, last_path.parent, echo)
+        distribute.synchronize_batchnorm(model)
+        return model, 0
 
 
 def new_model(prep: Prepared, fold: int, data: FoldData, fold_dir: Path, echo: Echo = lambda _m: None):
@@ -148,7 +153,8 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
     cfg = prep.config
     checkpoint = FoldCheckpoint(
         last_path=fold_dir / "last.keras", best_path=fold_dir / "best.weights.h5", state=state,
-        patience=cfg.patience, validate=validator(prep, split), epoch_state=data.epoch, echo=echo,
+        patience=cfg.patience, validate=distribute.chief_scores(validator(prep, split)), epoch_state=data.epoch,
+        echo=echo,
         epochs=cfg.epochs, metadata=model_metadata(prep, data.priors), where=f"fold {split.name}",
         every_seconds=cfg.checkpoint_seconds,
     )
@@ -158,16 +164,14 @@ def _fit(prep: Prepared, model, split: Split, data: FoldData, fold_dir: Path, st
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "tensorboard")))
     if not checkpoint.finished:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*ran out of data.*")
-            warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-            for start, end in epoch_phases(cfg, initial_epoch):  # two with --unfreeze-after, else one
+        for start, end in epoch_phases(cfg, initial_epoch):  # two with --unfreeze-after, else one
+            with distribute.model_scope(model):  # a new optimizer at --unfreeze-after is the strategy's
                 before_phase(model, prep, start, lambda: make_optimizer(cfg, data.steps_per_epoch),
                              lambda opt: compile_fold(model, prep, data.priors, opt), echo)
-                model.fit(data.dataset, epochs=end, initial_epoch=start, verbose=0, callbacks=callbacks)
-                callbacks[1].append = True  # the next phase appends to the log
-                if checkpoint.finished:
-                    break
+            distribute.fit(model, data, epochs=end, initial_epoch=start, callbacks=callbacks)
+            callbacks[1].append = True  # the next phase appends to the log
+            if checkpoint.finished:
+                break
     return checkpoint
 
 

@@ -67,10 +67,40 @@ def start_run(run_dir: Path, config: TrainConfig, db: Database) -> None:
         ConfigError: the folder already holds a run.
         OutputError: the folder cannot be written.
     """
-    if (run_dir / CONFIG_FILE).exists():
-        raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
+    check_new(run_dir)
     write_json(run_dir / DATA_FILE, fingerprint(db))
     write_json(run_dir / CONFIG_FILE, absolute(config).to_dict())
+
+
+def check_new(run_dir: Path) -> None:
+    """Refuse a folder that already holds a run (checked early, and again when the run starts).
+
+    Raises:
+        ConfigError: ``run_dir`` has a configuration.
+    """
+    if (Path(run_dir) / CONFIG_FILE).exists():
+        holder = _holder(Path(run_dir))
+        if holder is not None:
+            raise ConfigError(f"{run_dir} is being trained by another process (pid {holder}); choose another "
+                              "--run-dir")
+        raise ConfigError(f"{run_dir} already holds a run: use --resume {run_dir} or another --run-dir")
+
+
+def _holder(run_dir: Path) -> str | None:
+    """The pid of the process holding ``run_dir`` (see :func:`claim`), or None when none does."""
+    import fcntl
+
+    try:
+        handle = open(run_dir / LOCK_FILE)
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
 
 
 def require_run(run_dir: Path) -> Path:
