@@ -243,7 +243,7 @@ def fit(model, data, *, epochs: int, initial_epoch: int = 0, callbacks: Sequence
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
             if getattr(model, "_distribute_strategy", None) is not None:
-                with _lost_workers():
+                with _lost_workers() if multiworker(model) else nullcontext():
                     _fit_distributed(model, data.dataset, epochs, initial_epoch, list(callbacks))
             else:
                 model.fit(data.dataset, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
