@@ -145,19 +145,28 @@ def report(args, data, db, split, model, wall, cpu) -> None:
         print(f"{name:<20}{med[name]:>8.2f}{med_cpu[name]:>8.2f}{flops / med[name] / 1e9:>9.2f}"
               f"{flops / med_cpu[name] / 1e9:>10.2f}   {', '.join(f'{v:.2f}' for v in values)}")
     ratios = {}
+    paired = {}
     for tag in ("jit", "no-jit"):
         if f"serzoo {tag}" in med:
             ratios[f"serzoo/keras wall ({tag})"] = med[f"serzoo {tag}"] / med[f"keras {tag}"]
             ratios[f"serzoo/keras cpu ({tag})"] = med_cpu[f"serzoo {tag}"] / med_cpu[f"keras {tag}"]
+            # each repeat ran serzoo and then Keras back to back: their ratio cancels slow drifts of the machine
+            paired[f"serzoo/keras cpu per repeat ({tag})"] = [
+                a / b for a, b in zip(cpu[f"serzoo {tag}"], cpu[f"keras {tag}"])]
     if "serzoo bf16 no-jit" in med:
         ratios["serzoo bf16/fp32 wall (no-jit)"] = med["serzoo bf16 no-jit"] / med["serzoo no-jit"]
     for name, value in ratios.items():
         print(f"{name:<32}{value:.2f}x")
+    for name, values in paired.items():
+        below = sum(v <= 1.0 for v in values)
+        print(f"{name}: median {statistics.median(values):.2f}x, {min(values):.2f}-{max(values):.2f}x, "
+              f"serzoo took less CPU in {below} of {len(values)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "data": data, "epochs": args.epochs, "batch_size": args.batch_size, "repeat": args.repeat,
         "times_s": wall, "cpu_s": cpu, "median_s": med, "median_cpu_s": med_cpu, "ratios": ratios,
+        "paired_cpu_ratios": paired,
         "keras_params": model.count_params(), "training_gflop": flops / 1e9,
         "achieved_gflops": {k: flops / v / 1e9 for k, v in med.items()},
         "gflop_per_cpu_s": {k: flops / v / 1e9 for k, v in med_cpu.items()},

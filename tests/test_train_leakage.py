@@ -141,3 +141,33 @@ def test_disjointness_record_is_computed_from_the_rows_used():
     assert not _disjoint([(rows[0], [0]), (np.r_[rows[1], 4], [1]), (rows[2], [2])])  # a row used twice
     assert not _disjoint([(rows[0], [0]), (rows[1], [1]), (rows[2], [1])])  # a group in two parts
     assert _disjoint([(rows[0], []), (rows[1], []), (rows[2], [])])  # no groups: rows decide
+
+
+@pytest.mark.parametrize("layout_shape, axis", [((70, 130, 3), -1), ((70, 1, 130, 2, 3), -1)])
+def test_feature_statistics_are_exact_over_several_blocks_in_memory_and_streamed(layout_shape, axis, monkeypatch):
+    """Blocks merged pairwise give float64 mean and variance, even for a large mean with a small spread."""
+    from types import SimpleNamespace
+
+    from serzoo.training import batches
+
+    monkeypatch.setattr(batches, "STATS_BLOCK", 1000)  # 9100 or 18200 frames: many uneven blocks
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=layout_shape) * [0.01, 1.0, 30.0] + [1e4, -3.0, 0.0]).astype(np.float32)
+    reads = []
+
+    def features(rows):
+        reads.append(len(rows))
+        return x[rows]
+
+    prep = SimpleNamespace(db=SimpleNamespace(layout=SimpleNamespace(feature_axis=axis), features=features))
+    flat = x.astype(np.float64).reshape(-1, 3)
+    in_memory = batches.feature_stats(prep, x, None)
+    assert not reads
+    streamed = batches.feature_stats(prep, None, np.arange(len(x))[::-1])
+    assert sum(reads) == len(x) and max(reads) <= 256
+    for mean, variance in (in_memory, streamed):
+        np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(variance, flat.var(0), rtol=1e-9)
+    low, span = batches.feature_range(prep, x, None)
+    np.testing.assert_array_equal(low, flat.min(0))
+    np.testing.assert_allclose(np.sqrt(span), flat.max(0) - flat.min(0), rtol=1e-12)

@@ -97,3 +97,60 @@ def test_use_streaming_modes(tmp_path):
         assert not use_streaming(db, "auto", threshold_bytes=0)  # already in memory
         with pytest.raises(ConfigError, match="choose one of auto, memory, stream"):
             use_streaming(db, "disk")
+
+
+@pytest.mark.parametrize("rows, batch, min_rows", [(37, 8, 1), (33, 8, 2), (5, 8, 1), (32, 8, 1)])
+def test_the_three_ways_of_making_batches_give_the_same_batches(rows, batch, min_rows):
+    """Gathered in tf.data, handed over a read at a time, or one batch at a time: the same batches."""
+    from serzoo.training.batches import batch_bounds, train_dataset
+    from serzoo.training.tasks import Task
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 4, 2)).astype(np.float32)
+    labels = np.stack([np.arange(rows) % 3, rng.normal(size=rows)], axis=1)
+    tasks = [Task("emotion", 3, 0), Task("arousal", 1, 1)]
+    weights = {"emotion": np.array([1.0, 2.0, 0.5])}
+    epoch = {"n": 0}
+
+    def order():
+        return np.random.default_rng(epoch["n"]).permutation(rows)
+
+    def batches(**how):
+        dataset = train_dataset(x.__getitem__, labels, tasks, weights, order, batch, x.shape[1:], 0.1,
+                                rows_per_epoch=rows, min_rows=min_rows, failures=[], **how)
+        # batches of one size: the spec says so (Keras traces the step for that size)
+        full = min(rows, batch) if rows % batch == 0 or rows < batch else None
+        full = None if "augment" in how else full  # an augmenter may change the size
+        assert dataset.element_spec[0].shape[0] == full
+        seen = []
+        for epoch["n"] in range(2):
+            seen += [[np.asarray(v) for v in (b[0], *b[1].values(), *b[2].values())] for b in dataset]
+        return seen
+
+    # rows in memory (gathered in tf.data), read in stacks (streaming), one batch at a time (augmenters)
+    gathered, stacked = batches(features=x), batches()
+    one_by_one = batches(augment=lambda *batch_and_index: batch_and_index[:3])
+    assert len(gathered) == len(stacked) == len(one_by_one) == 2 * len(batch_bounds(rows, batch, min_rows))
+    for a, b, c in zip(gathered, stacked, one_by_one):
+        assert [v.shape for v in a] == [v.shape for v in b] == [v.shape for v in c]
+        for va, vb, vc in zip(a, b, c):
+            np.testing.assert_array_equal(va, vb)
+            np.testing.assert_array_equal(va, vc)
+    assert not np.array_equal(gathered[0][0], gathered[len(gathered) // 2][0]), "each epoch has its own order"
+
+
+def test_a_failing_sampler_is_kept_for_the_caller_with_rows_in_memory():
+    from serzoo.training.batches import train_dataset
+    from serzoo.training.tasks import Task
+
+    x = np.zeros((10, 2, 2), np.float32)
+    failures = []
+
+    def order():
+        raise ValueError("the sampler broke")
+
+    dataset = train_dataset(x.__getitem__, np.zeros((10, 1)), [Task("emotion", 2, 0)], {}, order, 4, x.shape[1:],
+                            rows_per_epoch=10, failures=failures, features=x)
+    with pytest.raises(Exception):
+        list(dataset)
+    assert [str(f) for f in failures] == ["the sampler broke"]

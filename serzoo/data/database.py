@@ -92,6 +92,8 @@ class Database:
         self.nbytes = int(self.n_rows * np.prod(self.example_shape) * 4)
         self._cache: np.ndarray | None = None
         self._on_close = on_close
+        self._direct: Any = None  # serzoo.data.rowfile.DirectRows, opened at the first row read
+        self._direct_tried = False
         self.padded_groups = int(padded_groups)
         if group_names is not None and self.padded_groups and len(group_names) == len(self.groups) + self.padded_groups:
             group_names = list(group_names)[:len(self.groups)]  # names of the padding groups go with them
@@ -196,9 +198,22 @@ class Database:
             return self.layout.to_model(self._feat[rows])
         if not rows.size:
             return np.empty((0, *self.example_shape), dtype=np.float32)
-        # read each row once, in increasing order, then restore order and repeats
+        direct = self._direct_rows(rows)  # straight from the file's bytes, in the order asked
+        if direct is not None:
+            return self.layout.to_model(direct)
+        # through HDF5: each row once, in increasing order, then restore order and repeats
         unique, inverse = np.unique(rows, return_inverse=True)
         return self.layout.to_model(read_rows(self._feat, unique))[inverse]
+
+    def _direct_rows(self, rows: np.ndarray) -> np.ndarray | None:
+        """File rows read by :class:`~serzoo.data.rowfile.DirectRows`, or None where HDF5 must read them."""
+        if not self._direct_tried:
+            from serzoo.data.rowfile import OPEN_LOCK, DirectRows
+
+            with OPEN_LOCK:
+                if not self._direct_tried:
+                    self._direct, self._direct_tried = DirectRows.open(self._feat), True
+        return self._direct.read(rows) if self._direct is not None else None
 
     def replace_features(self, features: np.ndarray) -> None:
         """Use these features (model layout, every row) instead of the file's from now on.
@@ -284,6 +299,9 @@ class Database:
     def close(self) -> None:
         """Release the file (and any temporary it owns); the cached features stay usable."""
         callback, self._on_close = self._on_close, None
+        direct, self._direct, self._direct_tried = self._direct, None, True
+        if direct is not None:
+            direct.close()
         if callback is not None:
             callback()
 

@@ -1,0 +1,121 @@
+"""Whole rows of an uncompressed HDF5 dataset, read straight from the file's bytes.
+
+Streaming reads a fold's rows in the sampler's (random) order. Through HDF5 each row
+selection costs about 80 µs even without its chunk cache: most of the time of a streamed
+batch of small rows. When the rows lie whole and uncompressed in the file (contiguous
+storage, or chunks that span whole rows; no filters; native byte order; a plain file
+without a user block), each row's byte offset follows from the dataset's layout, and a row
+is one positional read (``os.preadv``), a run of adjacent rows one read for all of them:
+about 6 µs a row. :meth:`DirectRows.open` checks every condition and compares the first
+and last rows with HDF5's own reading; where anything differs it returns None and the
+caller reads through HDF5 (:func:`serzoo.data.database.read_rows`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numpy as np
+
+
+class DirectRows:
+    """Positional reads of whole rows at known byte offsets of one file.
+
+    Args:
+        path: the file.
+        offsets: byte offset of each row, -1 for a row whose chunk was never written
+            (HDF5 gives its fill value: :meth:`read` leaves such reads to HDF5).
+        row_shape: shape of one row.
+        dtype: the stored element type (native byte order).
+    """
+
+    def __init__(self, path: str, offsets: np.ndarray, row_shape: tuple[int, ...], dtype: np.dtype):
+        self.offsets = offsets
+        self.row_shape = tuple(row_shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._fd: int | None = os.open(path, os.O_RDONLY)
+
+    @classmethod
+    def open(cls, dataset) -> "DirectRows | None":
+        """A reader for ``dataset`` (an ``h5py.Dataset``), or None where its rows can't be read directly."""
+        try:
+            offsets = _row_offsets(dataset)
+        except (AttributeError, TypeError, ValueError, OSError, RuntimeError):
+            return None  # not h5py, an older HDF5 without chunk queries, or an unreadable layout
+        if offsets is None:
+            return None
+        reader = cls(dataset.file.filename, offsets, dataset.shape[1:], dataset.dtype)
+        if not reader._agrees_with(dataset):
+            reader.close()
+            return None
+        return reader
+
+    def read(self, rows: np.ndarray) -> np.ndarray | None:
+        """The rows, in the order given (repeats allowed), or None when one of them has no stored bytes."""
+        offsets = self.offsets[rows]
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
+        if not len(rows) or offsets.min() < 0:
+            return None if len(rows) else out
+        raw = out.reshape(len(rows), self.row_bytes // self.dtype.itemsize).view(np.uint8)
+        breaks = np.flatnonzero(np.diff(offsets) != self.row_bytes) + 1
+        for first, last in zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)]):
+            target = memoryview(raw[first:last]).cast("B")
+            done, at = 0, int(offsets[first])
+            while done < target.nbytes:  # a positional read may return less than asked
+                got = os.preadv(self._fd, [target[done:]], at + done)
+                if got <= 0:
+                    raise OSError(f"the feature file ended {target.nbytes - done} bytes early at offset {at + done}")
+                done += got
+        return out
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _agrees_with(self, dataset) -> bool:
+        """The first and last stored rows read the same as through HDF5."""
+        stored = np.flatnonzero(self.offsets >= 0)
+        if not len(stored):
+            return False
+        probe = np.unique(stored[[0, -1]])
+        return bool(np.array_equal(self.read(probe), np.asarray(dataset[probe.tolist()])))
+
+
+#: guards the lazy opening of a database's reader (the read-ahead thread and the main thread both read)
+OPEN_LOCK = threading.Lock()
+
+
+def _row_offsets(dataset) -> np.ndarray | None:
+    """Each row's byte offset in the file (-1: chunk not written), or None when rows aren't stored whole."""
+    import h5py
+
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim < 1 or dataset.shape[0] == 0:
+        return None
+    f = dataset.file
+    byte_order = "<" if sys.byteorder == "little" else ">"
+    if (f.driver != "sec2" or f.userblock_size or dataset.is_virtual or dataset.external
+            or dataset.dtype.kind not in "fiu" or dataset.dtype.byteorder not in ("=", "|", byte_order)
+            or dataset.id.get_create_plist().get_nfilters()):
+        return None
+    rows, row_shape = dataset.shape[0], dataset.shape[1:]
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dataset.dtype.itemsize
+    if dataset.chunks is None:
+        base = dataset.id.get_offset()
+        return None if base is None else base + np.arange(rows, dtype=np.int64) * row_bytes
+    if tuple(dataset.chunks[1:]) != tuple(row_shape):
+        return None  # a row spread over several chunks
+    per_chunk = dataset.chunks[0]
+    offsets = np.full(rows, -1, dtype=np.int64)
+    within = np.arange(per_chunk, dtype=np.int64) * row_bytes
+
+    def visit(info):
+        start = info.chunk_offset[0]
+        n = min(per_chunk, rows - start)
+        offsets[start:start + n] = info.byte_offset + within[:n]
+
+    dataset.id.chunk_iter(visit)
+    return offsets
