@@ -93,3 +93,54 @@ def test_rows_come_in_the_order_asked_with_repeats(tmp_path):
         np.testing.assert_array_equal(reader.read(rows), x[rows])
         assert reader.read(np.array([], dtype=np.int64)).shape == (0, 7)
         reader.close()
+
+
+def _custom_type(path, x, stored):
+    with h5py.File(path, "w") as f:
+        h5py.h5d.create(f.id, b"feat", stored, h5py.h5s.create_simple(x.shape)).write(h5py.h5s.ALL, h5py.h5s.ALL, x)
+    return path
+
+
+def test_stored_types_other_than_the_machines_own_are_left_to_hdf5(tmp_path):
+    """12-bit integers in 16 bits, or 2-byte floats h5py widens to float32: HDF5 converts them, bytes would lie."""
+    x = np.zeros((10, 4), np.int16)
+    x[1:-1] = -np.arange(32).reshape(8, 4) - 1  # zero first and last rows: the probe alone would not see it
+    twelve = h5py.h5t.STD_I16LE.copy()
+    twelve.set_precision(12)
+    half = h5py.h5t.IEEE_F32LE.copy()
+    half.set_fields(15, 7, 8, 0, 7)
+    half.set_size(2)
+    half.set_ebias(127)
+    for name, data, stored in (("i12", x, twelve), ("f16", (x / 2).astype(np.float32), half)):
+        path = _custom_type(tmp_path / f"{name}.h5", data, stored)
+        with h5py.File(path) as f:
+            np.testing.assert_array_equal(f["feat"][()], data)  # HDF5 reads it right
+            assert DirectRows.open(f["feat"]) is None
+
+
+def test_it_reads_the_file_hdf5_opened_even_when_the_path_changes(tmp_path, monkeypatch):
+    """A relative path after a change of directory, or a file replaced at the path, still reads the opened file."""
+    x = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+    other = x.copy()
+    other[1:-1] += 1000  # same first and last rows: the probe could not tell them apart
+    _write(tmp_path / "x.h5", x, chunks=(8, 3))
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub" / "x.h5", other, chunks=(8, 3))
+    monkeypatch.chdir(tmp_path)
+    with h5py.File("x.h5") as f:
+        monkeypatch.chdir(tmp_path / "sub")  # "x.h5" now names the other file
+        reader = DirectRows.open(f["feat"])
+        np.testing.assert_array_equal(reader.read(np.array([5, 6])), x[[5, 6]])
+        reader.close()
+        (tmp_path / "x.h5").unlink()  # removed or replaced: the open file is still the one read
+        _write(tmp_path / "x.h5", other, chunks=(8, 3))
+        reader = DirectRows.open(f["feat"])
+        np.testing.assert_array_equal(reader.read(np.array([20])), x[[20]])
+        reader.close()
+
+
+def test_a_file_open_for_writing_is_left_to_hdf5(tmp_path):
+    path = _write(tmp_path / "x.h5", np.zeros((16, 3), np.float32), chunks=(4, 3))
+    with h5py.File(path, "r+") as f:
+        f["feat"][2] = 7.0  # may sit in HDF5's buffers, not yet in the file's bytes
+        assert DirectRows.open(f["feat"]) is None

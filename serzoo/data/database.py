@@ -299,7 +299,10 @@ class Database:
     def close(self) -> None:
         """Release the file (and any temporary it owns); the cached features stay usable."""
         callback, self._on_close = self._on_close, None
-        direct, self._direct, self._direct_tried = self._direct, None, True
+        from serzoo.data.rowfile import OPEN_LOCK
+
+        with OPEN_LOCK:  # not while a reading thread opens it
+            direct, self._direct, self._direct_tried = self._direct, None, True
         if direct is not None:
             direct.close()
         if callback is not None:

@@ -6,9 +6,11 @@ batch of small rows. When the rows lie whole and uncompressed in the file (conti
 storage, or chunks that span whole rows; no filters; native byte order; a plain file
 without a user block), each row's byte offset follows from the dataset's layout, and a row
 is one positional read (``os.preadv``), a run of adjacent rows one read for all of them:
-about 6 µs a row. :meth:`DirectRows.open` checks every condition and compares the first
-and last rows with HDF5's own reading; where anything differs it returns None and the
-caller reads through HDF5 (:func:`serzoo.data.database.read_rows`).
+about 6 µs a row. :meth:`DirectRows.open` checks every condition (also: the file is open
+read-only, and the stored type is exactly the machine's type for the dtype), reads through a
+duplicate of HDF5's own descriptor, and compares the first and last rows with HDF5's
+reading; where anything differs it returns None and the caller reads through HDF5
+(:func:`serzoo.data.database.read_rows`).
 """
 
 from __future__ import annotations
@@ -31,27 +33,33 @@ class DirectRows:
         dtype: the stored element type (native byte order).
     """
 
-    def __init__(self, path: str, offsets: np.ndarray, row_shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(self, fd: int, offsets: np.ndarray, row_shape: tuple[int, ...], dtype: np.dtype):
         self.offsets = offsets
         self.row_shape = tuple(row_shape)
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
-        self._fd: int | None = os.open(path, os.O_RDONLY)
+        self._fd: int | None = fd
 
     @classmethod
     def open(cls, dataset) -> "DirectRows | None":
-        """A reader for ``dataset`` (an ``h5py.Dataset``), or None where its rows can't be read directly."""
+        """A reader for ``dataset`` (an ``h5py.Dataset``), or None where its rows can't be read directly.
+
+        It reads through a duplicate of HDF5's own file descriptor: the very file HDF5 opened,
+        even if the path now names another file or the working directory changed.
+        """
+        reader = None
         try:
             offsets = _row_offsets(dataset)
+            if offsets is None:
+                return None
+            reader = cls(os.dup(dataset.file.id.get_vfd_handle()), offsets, dataset.shape[1:], dataset.dtype)
+            if reader._agrees_with(dataset):
+                return reader
         except (AttributeError, TypeError, ValueError, OSError, RuntimeError):
-            return None  # not h5py, an older HDF5 without chunk queries, or an unreadable layout
-        if offsets is None:
-            return None
-        reader = cls(dataset.file.filename, offsets, dataset.shape[1:], dataset.dtype)
-        if not reader._agrees_with(dataset):
+            pass  # not h5py, an older HDF5 without chunk queries, or an unreadable layout: HDF5 reads
+        if reader is not None:
             reader.close()
-            return None
-        return reader
+        return None
 
     def read(self, rows: np.ndarray) -> np.ndarray | None:
         """The rows, in the order given (repeats allowed), or None when one of them has no stored bytes."""
@@ -76,13 +84,16 @@ class DirectRows:
         if fd is not None:
             os.close(fd)
 
+    def __del__(self):
+        self.close()
+
     def _agrees_with(self, dataset) -> bool:
-        """The first and last stored rows read the same as through HDF5."""
+        """The first and last stored rows read the same as through HDF5 (a last sanity check)."""
         stored = np.flatnonzero(self.offsets >= 0)
         if not len(stored):
             return False
         probe = np.unique(stored[[0, -1]])
-        return bool(np.array_equal(self.read(probe), np.asarray(dataset[probe.tolist()])))
+        return bool(np.array_equal(self.read(probe), np.asarray(dataset[probe.tolist()]), equal_nan=True))
 
 
 #: guards the lazy opening of a database's reader (the read-ahead thread and the main thread both read)
@@ -97,9 +108,12 @@ def _row_offsets(dataset) -> np.ndarray | None:
         return None
     f = dataset.file
     byte_order = "<" if sys.byteorder == "little" else ">"
-    if (f.driver != "sec2" or f.userblock_size or dataset.is_virtual or dataset.external
+    if (f.driver != "sec2" or f.mode != "r" or f.userblock_size or dataset.is_virtual or dataset.external
             or dataset.dtype.kind not in "fiu" or dataset.dtype.byteorder not in ("=", "|", byte_order)
             or dataset.id.get_create_plist().get_nfilters()):
+        return None  # (a file open for writing: HDF5 may hold written rows in its buffers)
+    # the stored type must be exactly the machine's type for the dtype (not, say, 12-bit integers in 16)
+    if not dataset.id.get_type().equal(h5py.h5t.py_create(dataset.dtype)):
         return None
     rows, row_shape = dataset.shape[0], dataset.shape[1:]
     row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dataset.dtype.itemsize
@@ -112,10 +126,15 @@ def _row_offsets(dataset) -> np.ndarray | None:
     offsets = np.full(rows, -1, dtype=np.int64)
     within = np.arange(per_chunk, dtype=np.int64) * row_bytes
 
+    misplaced = []
+
     def visit(info):
+        if any(info.chunk_offset[1:]):
+            misplaced.append(info.chunk_offset)  # a chunk that does not start at a row's beginning
+            return
         start = info.chunk_offset[0]
         n = min(per_chunk, rows - start)
         offsets[start:start + n] = info.byte_offset + within[:n]
 
     dataset.id.chunk_iter(visit)
-    return offsets
+    return None if misplaced else offsets
