@@ -26,7 +26,7 @@ class DirectRows:
     """Positional reads of whole rows at known byte offsets of one file.
 
     Args:
-        path: the file.
+        fd: a file descriptor of the file, owned (closed) by the reader.
         offsets: byte offset of each row, -1 for a row whose chunk was never written
             (HDF5 gives its fill value: :meth:`read` leaves such reads to HDF5).
         row_shape: shape of one row.
@@ -85,7 +85,10 @@ class DirectRows:
             os.close(fd)
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except OSError:  # already closed with its process's files
+            pass
 
     def _agrees_with(self, dataset) -> bool:
         """The first and last stored rows read the same as through HDF5 (a last sanity check)."""
